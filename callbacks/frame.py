@@ -1,0 +1,40 @@
+"""The frame: routing by URL, the language switch, the clock."""
+
+from __future__ import annotations
+
+from dash import Input, Output, State, html
+
+from layouts import ids
+from layouts.frame import nav
+from layouts.i18n import t
+
+# path → function(lang, runtime) returning the page; pages register themselves here
+PAGES: dict = {}
+
+
+def not_found(lang: str) -> html.Div:
+    return html.Div(className="panel", children=html.H2("404"))
+
+
+def render(pathname: str | None, lang: str | None, rt) -> tuple:
+    lang = lang or rt.settings.city.language
+    path = pathname or "/"
+    page = PAGES.get(path)
+    body = page(lang, rt) if page else not_found(lang)
+    return body, nav(lang, path, set(PAGES)), t("title", lang), t("lang.switch", lang)
+
+
+def toggle(n_clicks: int, lang: str | None) -> str:
+    return "en" if (lang or "zh") == "zh" else "zh"
+
+
+def register(app, rt) -> None:
+    app.callback(Output(ids.PAGE, "children"), Output(ids.NAV, "children"), Output("title", "children"),
+                 Output(ids.LANG_BUTTON, "children"),
+                 Input(ids.URL, "pathname"), Input(ids.LANG, "data"))(
+        lambda pathname, lang: render(pathname, lang, rt))
+    app.callback(Output(ids.LANG, "data"), Input(ids.LANG_BUTTON, "n_clicks"), State(ids.LANG, "data"),
+                 prevent_initial_call=True)(toggle)
+    app.clientside_callback(
+        "function(n, tz) { return window.cityops.clock(tz); }",
+        Output(ids.CLOCK, "children"), Input(ids.TICK, "n_intervals"), State("city-tz", "data"))

@@ -1,0 +1,75 @@
+"""/health: refresh the feed table, placement counts and the chosen feed's rejects."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from zoneinfo import ZoneInfo
+
+from dash import Input, Output, State, html
+
+from layouts import health as view
+from layouts import ids
+from layouts.components import feed_state
+from layouts.i18n import age_text, t
+
+
+def _when(ts: float | None, tz: str) -> str:
+    if ts is None:
+        return "—"
+    return datetime.fromtimestamp(ts, ZoneInfo(tz)).strftime("%m-%d %H:%M:%S")
+
+
+def feed_rows(health: dict[str, dict], now_ts: float, lang: str, tz: str) -> list[list]:
+    rows = []
+    for name, h in sorted(health.items()):
+        state = feed_state(h, now_ts)
+        status = t("health.failing", lang) if h.get("ok") is False else t("health.ok", lang)
+        if state in ("stale", "dead"):
+            status += f" · {t('health.' + state, lang)}"
+        last = h.get("last_success")
+        rows.append([
+            (name, "name"), (f"{h.get('kind')}/{h.get('format')}", ""), (status, f"state-{state}"),
+            (_when(last, tz), ""), (age_text(None if last is None else now_ts - last, lang), f"state-{state}"),
+            (f"{h.get('duration_s', 0):.2f} s", "num"),
+            (f"{h.get('received', 0)}/{h.get('accepted', 0)}/{h.get('rejected', 0)}", "num"),
+            (f"{h.get('records_total', 0)}/{h.get('rejected_total', 0)}", "num"),
+            (_when(h.get("next_try"), tz), ""),
+            (h.get("last_error") or "", "error" if h.get("ok") is False else "muted"),
+        ])
+    return rows
+
+
+def update(n, feed: str | None, lang: str | None, rt, now: datetime | None = None) -> tuple:
+    lang = lang or "zh"
+    now = now or datetime.now(timezone.utc)
+    tz = rt.settings.city.timezone
+    q = rt.queries
+    table = view.health_table(feed_rows(q.feed_health(), now.timestamp(), lang, tz), lang)
+    placement = q.placement()
+    place = html.Ul([html.Li(f"{t('health.' + k, lang)}: {v:,}") for k, v in placement.items()])
+    tree = q.tree()
+    _, payload = rt.store.areas()
+    scheme = (payload or {}).get("code_scheme", "")
+    areas = html.Ul([
+        html.Li(f"{t('health.code_scheme', lang)}: {scheme}"),
+        html.Li(", ".join(f"{lv}: {len(tree.codes_at(lv))}" for lv in tree.levels) if tree else "—"),
+        html.Li(t("wall.made_up", lang)),
+    ])
+    rejects = []
+    if feed:
+        for i, r in enumerate(q.rejects(feed, 200)):
+            rejects.append({"key": f"{r.get('at')}-{r.get('index')}-{i}", "at": _when(r.get("at"), tz),
+                            "index": r.get("index"), "ticket_id": r.get("ticket_id") or r.get("credit_code"),
+                            "reason": r.get("reason"), "excerpt": r.get("excerpt")})
+    return table, place, areas, rejects
+
+
+def register(app, rt) -> None:
+    app.callback(Output(ids.HEALTH_TABLE, "children"), Output(ids.HEALTH_PLACEMENT, "children"),
+                 Output(ids.HEALTH_AREAS, "children"), Output(ids.HEALTH_REJECTS, "rowData"),
+                 Input(ids.TICK, "n_intervals"), Input(ids.HEALTH_FEED, "value"), State(ids.LANG, "data"))(
+        lambda n, feed, lang: update(n, feed, lang, rt))
+
+
+def page(lang: str, rt):
+    return view.layout(lang, [f.name for f in rt.feeds])

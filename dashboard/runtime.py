@@ -1,0 +1,120 @@
+"""Everything one console process owns: the store connection, the poller, the demo city.
+
+`Runtime.start(settings)` opens the store (external `REDIS_URL`, or an embedded Redis
+owned by this process), starts the demo upstream when no real feed is configured, and
+starts the poller (which polls only while it holds the lease). `close()` stops all of it
+in reverse order and shuts the embedded Redis down: nothing is left running.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from dataclasses import replace
+
+from dashboard.queries import Queries
+from dashboard.redis_server import EmbeddedRedis, connect
+from dashboard.settings import FeedSettings, Settings
+from dashboard.store import Store
+from feeds.poller import Poller
+
+log = logging.getLogger(__name__)
+
+
+def area_feed(settings: Settings) -> FeedSettings:
+    from feeds.areas_feed import area_paths
+
+    csv_path, _ = area_paths(settings.areas)
+    return FeedSettings(name="areas", kind="areas", format="files", path=str(csv_path),
+                        interval_s=30, stale_after_s=86400 * 30, dead_after_s=86400 * 60)
+
+
+def demo_feeds(base_url: str) -> list[FeedSettings]:
+    """The feeds of the simulated city, read through the same adapters as real ones."""
+    return [
+        FeedSettings(name="hotline-12345", kind="tickets", format="canonical",
+                     url=f"{base_url}/canonical/tickets.jsonl", updated_since_param="updated_since",
+                     page_limit=20000, interval_s=3, timeout_s=30, stale_after_s=60, dead_after_s=300),
+        FeedSettings(name="city-app-open311", kind="tickets", format="open311",
+                     url=f"{base_url}/open311/v2", interval_s=5, timeout_s=30,
+                     stale_after_s=60, dead_after_s=300),
+    ]
+
+
+class Runtime:
+    def __init__(self, settings: Settings, store: Store, embedded: EmbeddedRedis | None,
+                 redis_url: str, simulator=None, poller: Poller | None = None, feeds=()):
+        self.settings, self.store, self.embedded, self.redis_url = settings, store, embedded, redis_url
+        self.simulator, self.poller, self.feeds = simulator, poller, list(feeds)
+        self.queries = Queries(store, settings)
+        self._closed = False
+
+    @classmethod
+    def start(cls, settings: Settings, poll: bool = True) -> "Runtime":
+        embedded = None
+        url = settings.store.redis_url
+        if not url:
+            embedded = EmbeddedRedis(settings.store.data_dir)
+            url = embedded.url
+        rt = cls(settings, Store(connect(url), settings.store.namespace), embedded, url)
+        try:
+            rt.store.ping()
+            feeds = [area_feed(settings)] + list(settings.feeds)
+            if settings.demo_mode:
+                rt.simulator = _start_simulator(settings)
+                feeds += demo_feeds(rt.simulator.base_url)
+            rt.feeds = feeds
+            if poll:
+                rt.poller = Poller(settings, rt.store, feeds)
+                rt.poller.start()
+        except BaseException:
+            rt.close()
+            raise
+        return rt
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        for step in (self._stop_poller, self._stop_simulator, self._stop_redis):
+            try:
+                step()
+            except Exception as exc:  # noqa: BLE001 - keep closing the rest
+                log.warning("shutdown step %s: %s", step.__name__, exc)
+
+    def _stop_poller(self) -> None:
+        if self.poller:
+            self.poller.stop()
+
+    def _stop_simulator(self) -> None:
+        if self.simulator:
+            self.simulator.stop()
+
+    def _stop_redis(self) -> None:
+        try:
+            self.store.r.close()
+        finally:
+            if self.embedded:
+                self.embedded.close()
+
+
+def _start_simulator(settings: Settings):
+    from feeds.simulator import start_simulator
+
+    server, _url = start_simulator(seed=settings.demo.seed, history_days=settings.demo.history_days,
+                                   speed=settings.demo.speed)
+    return server
+
+
+def install_signal_handlers() -> None:
+    """SIGTERM behaves like Ctrl-C, so `finally` blocks run and nothing is left behind."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+
+    def _raise(signum, frame):
+        raise KeyboardInterrupt(f"signal {signum}")
+    signal.signal(signal.SIGTERM, _raise)
+
+
+__all__ = ["Runtime", "demo_feeds", "install_signal_handlers", "replace"]

@@ -1,0 +1,74 @@
+"""The industry feed for the poller: a file, a drop folder or a URL of CSV/XLSX files ->
+one batch of the `enterprises` dataset (keyed by `credit_code:period`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from feeds.base import Batch, FeedError, PollContext, fetch
+from feeds.industry import IndustryFeedError, IndustryParseResult, parse_industry
+from feeds.industry_config import feed_config
+from feeds.records import Reject
+
+DATASET = "enterprises"
+
+
+def record_key(rec: dict) -> str:
+    return f"{rec['credit_code']}:{rec['period']}"
+
+
+def _files(path: Path) -> list[Path]:
+    if path.is_dir():
+        return sorted(p for p in path.iterdir()
+                      if p.suffix.lower() in (".csv", ".xlsx") and not p.name.startswith("~$"))
+    return [path]
+
+
+def to_batch(parsed: list[tuple[str, IndustryParseResult]]) -> Batch:
+    """Files in order; a later file's row for the same enterprise and period follows the
+    same rule as a later row (newer `updated_at` wins, else the later one)."""
+    latest: dict[str, dict] = {}
+    rejects: list[Reject] = []
+    notes: list[str] = []
+    received = 0
+    for label, res in parsed:
+        received += res.rows_in
+        rejects += [Reject(r["index"], f"{label}: {r['reason']}", r["excerpt"]) for r in res.rejects]
+        notes += [f"{label}: {n['credit_code']} {n['period']}: row {n['kept_index']} kept, "
+                  f"row {n['dropped_index']} dropped ({n['reason']})" for n in res.replaced]
+        for rec in res.records:
+            key = record_key(rec)
+            old = latest.get(key)
+            if old and old.get("updated_at") and (not rec.get("updated_at") or rec["updated_at"] < old["updated_at"]):
+                notes.append(f"{label}: {key} older than the row already read; kept the other")
+                continue
+            latest[key] = dict(rec, key=key)
+    return Batch(DATASET, list(latest.values()), rejects, received, notes)
+
+
+def poll(ctx: PollContext) -> list[Batch]:
+    config = feed_config(ctx.feed, ctx.tz)
+    if ctx.feed.url:
+        try:
+            return [to_batch([(ctx.feed.url, parse_industry(fetch(ctx, ctx.feed.url), config))])]
+        except IndustryFeedError as exc:
+            raise FeedError(f"{ctx.feed.url}: {exc}") from None
+    try:
+        files = _files(Path(ctx.feed.path))
+        stamp = [[str(p), p.stat().st_mtime_ns, p.stat().st_size] for p in files]
+    except OSError as exc:
+        raise FeedError(f"cannot read {ctx.feed.path}: {exc.strerror or exc}") from None
+    if ctx.state.get("stamp") == stamp:
+        return [Batch(DATASET, [], [], 0)]
+    parsed = []
+    for p in files:
+        try:
+            parsed.append((p.name, parse_industry(p.read_bytes(), config, p.suffix.lower().lstrip("."))))
+        except (OSError, IndustryFeedError) as exc:
+            if len(files) == 1:
+                raise FeedError(f"{p}: {exc}") from None
+            # one unreadable file of a drop folder does not take the others down
+            parsed.append((p.name, IndustryParseResult(rejects=[
+                {"index": 0, "credit_code": None, "reason": f"file refused: {exc}", "excerpt": ""}])))
+    ctx.state["stamp"] = stamp
+    return [to_batch(parsed)]

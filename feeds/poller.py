@@ -1,0 +1,172 @@
+"""The poller: the one writer. Runs every configured feed at its interval (APScheduler).
+
+Exactly one poller works across all processes: each holds a scheduler, but only the
+holder of the Redis lease polls; the lease is renewed every few seconds and, when its
+holder dies, another process takes it over within the lease time.
+
+A feed that fails keeps its last good data (nothing is deleted), records the error in its
+health, and backs off: it retries after 2×, 4×, … its interval, capped by the settings,
+and returns to its normal pace after the first success.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+import uuid
+from datetime import datetime, timezone
+from typing import Callable
+
+import requests
+from apscheduler.schedulers.background import BackgroundScheduler
+
+from dashboard.store import Store, UpsertResult
+from feeds import registry
+from feeds.base import FeedError, PollContext
+
+log = logging.getLogger(__name__)
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class Poller:
+    def __init__(self, settings, store: Store, feeds: list, clock: Callable[[], datetime] = utcnow,
+                 owner: str | None = None):
+        self.settings, self.store, self.feeds, self.clock = settings, store, feeds, clock
+        self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+        self.lease = store.lease("poller", self.owner, settings.poller.lease_s)
+        self.is_leader = False
+        self._session = requests.Session()
+        self._locks = {f.name: threading.Lock() for f in feeds}
+        self._scheduler: BackgroundScheduler | None = None
+
+    # -- leadership ------------------------------------------------------------------
+    def renew(self) -> bool:
+        try:
+            leader = self.lease.acquire_or_renew()
+        except Exception as exc:  # noqa: BLE001 - a Redis hiccup must not kill the scheduler
+            log.warning("poller lease: %s", exc)
+            leader = False
+        if leader != self.is_leader:
+            log.info("poller %s %s the lease", self.owner, "took" if leader else "lost")
+        self.is_leader = leader
+        return leader
+
+    # -- one feed, one run -------------------------------------------------------------
+    def run_feed(self, feed, force: bool = False) -> dict | None:
+        """Poll `feed` once if this process leads and the feed is not backing off."""
+        if not self.is_leader and not self.renew():
+            return None
+        lock = self._locks.setdefault(feed.name, threading.Lock())
+        if not lock.acquire(blocking=False):
+            return None
+        try:
+            return self._run_feed(feed, force)
+        finally:
+            lock.release()
+
+    def _run_feed(self, feed, force: bool) -> dict | None:
+        now = self.clock()
+        health = self.store.health().get(feed.name, {})
+        if not force and health.get("next_try") and now.timestamp() < health["next_try"]:
+            return None
+        state = self.store.feed_state(feed.name)
+        t0 = time.perf_counter()
+        ctx = PollContext(feed=feed, state=dict(state), now=now, session=self._session,
+                          tz=self.settings.city.timezone, open_ids=lambda: self._open_ids(feed.name),
+                          extra=registry.extra_for(self.settings, feed))
+        health.update(name=feed.name, kind=feed.kind, format=feed.format, last_attempt=now.timestamp(),
+                      polled_by=self.owner,
+                      source=feed.url or feed.path, interval_s=feed.interval_s,
+                      stale_after_s=feed.stale_after_s, dead_after_s=feed.dead_after_s)
+        try:
+            batches = registry.adapter(feed)(ctx)
+            totals = self._write(feed, batches, now)
+        except Exception as exc:  # noqa: BLE001 - any failure is a feed failure, never a crash
+            fails = int(health.get("consecutive_failures", 0)) + 1
+            delay = min(feed.interval_s * 2 ** fails, self.settings.poller.backoff_max_s)
+            health.update(ok=False, last_error=_describe(exc), last_error_at=now.timestamp(),
+                          consecutive_failures=fails, next_try=now.timestamp() + delay,
+                          duration_s=round(time.perf_counter() - t0, 3))
+            log.warning("feed %s failed (%d in a row, retry in %.0f s): %s", feed.name, fails, delay, exc)
+            self.store.put_health(feed.name, health)
+            return health
+        self.store.put_feed_state(feed.name, ctx.state)
+        health.update(ok=True, last_success=now.timestamp(), consecutive_failures=0, next_try=None,
+                      duration_s=round(time.perf_counter() - t0, 3), **totals)
+        health["records_total"] = int(health.get("records_total", 0)) + totals["accepted"]
+        health["rejected_total"] = int(health.get("rejected_total", 0)) + totals["rejected"]
+        self.store.put_health(feed.name, health)
+        return health
+
+    def _write(self, feed, batches, now: datetime) -> dict:
+        result, received, rejected, notes = UpsertResult(), 0, 0, []
+        for b in batches:
+            if b.dataset == "areas":
+                for payload in b.records:
+                    self.store.put_areas(payload)
+                received += b.received
+                continue
+            for rec in b.records:
+                rec["feed"] = feed.name
+            result += self.store.dataset(b.dataset).upsert(b.records)
+            received += b.received
+            rejected += len(b.rejects)
+            notes += b.notes
+            self.store.add_rejects(feed.name, [dict(r.to_dict(), at=now.timestamp(), dataset=b.dataset)
+                                               for r in reversed(b.rejects)], self.settings.poller.rejects_keep)
+            self._track_open(feed.name, b)
+        return dict(received=received, accepted=received - rejected, rejected=rejected,
+                    inserted=result.inserted, updated=result.updated, unchanged=result.unchanged,
+                    stale=result.stale, notes=notes[-5:])
+
+    # -- the open records of a feed (for Open311's re-query of older requests) --------
+    def _track_open(self, feed_name: str, batch) -> None:
+        if batch.dataset != "tickets" or not batch.records:
+            return
+        key = f"{self.store.ns}:feed:{feed_name}:open"
+        done = [r["ticket_id"] for r in batch.records if r["status"] in ("closed", "cancelled")]
+        still = [r["ticket_id"] for r in batch.records if r["status"] not in ("closed", "cancelled")]
+        with self.store.r.pipeline(transaction=False) as p:
+            if done:
+                p.srem(key, *done)
+            if still:
+                p.sadd(key, *still)
+            p.execute()
+
+    def _open_ids(self, feed_name: str) -> list[str]:
+        return [b.decode() for b in self.store.r.smembers(f"{self.store.ns}:feed:{feed_name}:open")]
+
+    # -- scheduling ----------------------------------------------------------------------
+    def start(self) -> None:
+        sched = BackgroundScheduler(timezone=timezone.utc, job_defaults={"coalesce": True, "max_instances": 1,
+                                                                         "misfire_grace_time": 30})
+        sched.add_job(self.renew, "interval", seconds=max(1.0, self.settings.poller.lease_s / 3),
+                      id="lease", next_run_time=self.clock())
+        for feed in self.feeds:
+            sched.add_job(self.run_feed, "interval", seconds=feed.interval_s, args=[feed],
+                          id=f"feed:{feed.name}", next_run_time=self.clock())
+        sched.start()
+        self._scheduler = sched
+
+    def stop(self) -> None:
+        if self._scheduler:
+            self._scheduler.shutdown(wait=True)
+            self._scheduler = None
+        if self.is_leader:
+            try:
+                self.lease.release()
+            except Exception:  # noqa: BLE001 - the store may already be gone at exit
+                pass
+            self.is_leader = False
+
+
+def _describe(exc: Exception) -> str:
+    if isinstance(exc, FeedError):
+        return str(exc)
+    return f"{type(exc).__name__}: {exc}"

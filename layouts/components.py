@@ -1,0 +1,44 @@
+"""Widgets used on more than one page."""
+
+from __future__ import annotations
+
+from dash import html
+
+from layouts.i18n import age_text, t
+
+
+def feed_state(health: dict, now_ts: float) -> str:
+    """ok | stale | dead | failing | never, from a feed's health record."""
+    last = health.get("last_success")
+    if last is None:
+        return "never"
+    age = now_ts - last
+    if age > health.get("dead_after_s", 600):
+        return "dead"
+    if age > health.get("stale_after_s", 120):
+        return "stale"
+    return "failing" if health.get("ok") is False else "ok"
+
+
+def feed_chips(health: dict[str, dict], now_ts: float, lang: str) -> list:
+    """One chip per feed: its name and data age, coloured by state."""
+    chips = []
+    for name, h in sorted(health.items()):
+        last = h.get("last_success")
+        age = None if last is None else now_ts - last
+        state = feed_state(h, now_ts)
+        label = f"{name} · {t('feed.age', lang)} {age_text(age, lang)}"
+        if age is not None and lang == "en":
+            label += " " + t("feed.ago", lang)
+        elif age is not None:
+            label += t("feed.ago", lang)
+        chips.append(html.Span(label, className=f"chip chip-{state}", title=h.get("last_error") or ""))
+    return chips
+
+
+def fmt_rate(x) -> str:
+    return "—" if x is None else f"{100 * x:.1f}%"
+
+
+def fmt_count(x) -> str:
+    return "—" if x is None else f"{int(x):,}"

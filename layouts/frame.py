@@ -1,0 +1,36 @@
+"""The page frame: header (title, navigation, clock, language switch) and the page slot."""
+
+from __future__ import annotations
+
+from dash import dcc, html
+
+from layouts import ids
+from layouts.i18n import t
+
+PAGES = (("/", "nav.wall"), ("/tickets", "nav.tickets"), ("/overdue", "nav.overdue"),
+         ("/alarms", "nav.alarms"), ("/industry", "nav.industry"), ("/health", "nav.health"))
+
+
+def nav(lang: str, pathname: str, available: set[str]) -> list:
+    return [dcc.Link(t(key, lang), href=path, className="nav-link" + (" active" if path == pathname else ""))
+            for path, key in PAGES if path in available]
+
+
+def frame(refresh_s: float, default_lang: str, city_name: str) -> html.Div:
+    return html.Div(className="frame", children=[
+        dcc.Location(id=ids.URL, refresh=False),
+        dcc.Store(id=ids.LANG, storage_type="local", data=default_lang),
+        dcc.Interval(id=ids.TICK, interval=int(refresh_s * 1000)),
+        html.Header(className="topbar", children=[
+            html.Div(className="brand", children=[
+                html.Span(city_name, className="city"),
+                html.Span(id="title", className="title"),
+            ]),
+            html.Nav(id=ids.NAV, className="nav"),
+            html.Div(className="topbar-right", children=[
+                html.Span(id=ids.CLOCK, className="clock"),
+                html.Button(id=ids.LANG_BUTTON, className="lang-button", n_clicks=0),
+            ]),
+        ]),
+        html.Main(id=ids.PAGE, className="page"),
+    ])

@@ -1,0 +1,299 @@
+"""Ticket metrics, exactly as METRICS.md defines them ("Ticket populations", "Ticket rates").
+
+Every metric is a numerator population over a denominator population of tickets; both are
+boolean masks built once by `populations` (vectorised over the whole frame) so that
+
+- `kpi_table` sums them per group (area node, department, …) in one pass,
+- `kpis` gives the same numbers for one group, and
+- `members` returns the tickets behind any number, for checking a rate ticket by ticket.
+
+Input: a ticket frame passed through `prepare` (effective `deadline_at`, `response_due_at`).
+`now`, `start`, `end` are tz-aware instants; the window is W = [start, end), end <= now.
+A rate whose denominator is 0 is None (NaN inside frames), shown "—".
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from metrics.deadlines import DEFAULT_TZ, _ts_ns, from_ns, prepare, step_light, utc_ns  # noqa: F401
+from metrics.ticket_rules import ScoreWeights, SlaOverride, SlaRule, SlaTable, TicketRules  # noqa: F401
+from metrics.ticket_windows import RATE_FORMULAS, daily_counts, window  # noqa: F401
+
+_NAT = np.iinfo(np.int64).min
+_HOUR_NS = 3_600_000_000_000
+RATINGS = ("satisfied", "basic", "dissatisfied")
+
+COUNT_IDS: tuple[str, ...] = ("received", "closed", "due", "on_time", "open", "overdue",
+                              "due_soon", "rated")
+# rate id → (numerator population, denominator population)
+RATES: dict[str, tuple[str, str]] = {
+    "response_rate": ("responded_in_time", "response_settled"),
+    "closure_rate": ("due_closed", "due"),
+    "on_time_rate": ("on_time", "due"),
+    "resolution_rate": ("resolved_yes", "verdict"),
+    "satisfaction_rate": ("satisfied_or_basic", "rated"),
+    "satisfaction_rate_adjusted": ("satisfied_or_basic_adjusted", "rated_adjusted"),
+    "return_rate": ("returned", "closed"),
+    "repeat_rate": ("repeat", "received"),
+}
+RATE_IDS: tuple[str, ...] = tuple(RATES)
+HANDLING_IDS: tuple[str, ...] = ("mean_handling_hours", "p90_handling_hours")
+METRIC_IDS: tuple[str, ...] = COUNT_IDS + RATE_IDS + HANDLING_IDS + ("score",)
+_SCORE_RATES = {"response": "response_rate", "on_time": "on_time_rate",
+                "resolution": "resolution_rate", "satisfaction": "satisfaction_rate"}
+
+
+def _mask(s: pd.Series) -> np.ndarray:
+    return s.to_numpy(dtype=bool, na_value=False)
+
+
+def _is(df: pd.DataFrame, col: str, values: tuple[str, ...], rows: np.ndarray | None = None) -> np.ndarray:
+    """Rows whose text column equals one of `values` (NaN: no); categoricals by code."""
+    s = df[col]
+    if isinstance(s.dtype, pd.CategoricalDtype):
+        cats = s.cat.categories
+        table = np.zeros(len(cats) + 1, dtype=bool)  # the last entry answers code -1 (NaN)
+        table[[cats.get_loc(v) for v in values if v in cats]] = True
+        codes = s.cat.codes.to_numpy()
+        return table[codes if rows is None else codes[rows]]
+    if rows is not None:
+        s = s.iloc[rows]
+    return _mask(s == values[0]) if len(values) == 1 else _mask(s.isin(values))
+
+
+def _columns(df: pd.DataFrame, rows: np.ndarray | None = None, base_only: bool = False) -> dict[str, np.ndarray]:
+    """What the populations read, as arrays (of `rows` only, if given): times in UTC ns
+    (NaT = int64 min) and flags. `base_only`: just what `_base` reads."""
+    take = (lambda a: a) if rows is None else (lambda a: a[rows])  # noqa: E731
+    c = {"created": take(utc_ns(df["created_at"])), "closed_at": take(utc_ns(df["closed_at"])),
+         "deadline": take(utc_ns(df["deadline_at"])),
+         "cancelled": _is(df, "status", ("cancelled",), rows),
+         "status_closed": _is(df, "status", ("closed",), rows)}
+    if base_only:
+        return c
+    returns = df["return_count"]
+    if returns.dtype.kind not in "iu":
+        returns = pd.to_numeric(returns, errors="coerce").fillna(0)
+    excluded = df["rating_excluded"] if "rating_excluded" in df else pd.Series(False, index=df.index)
+    c.update({
+        "dispatched": take(utc_ns(df["dispatched_at"])),
+        "first_resp": take(utc_ns(df["first_response_at"])), "resp_due": take(utc_ns(df["response_due_at"])),
+        "verdict": _is(df, "resolved", ("yes", "no"), rows), "yes": _is(df, "resolved", ("yes",), rows),
+        "satisfied": _is(df, "rating", ("satisfied",), rows), "basic": _is(df, "rating", ("basic",), rows),
+        "rating": _is(df, "rating", RATINGS, rows),
+        "excluded": take(_mask(excluded)), "returned": take(returns.to_numpy()) >= 1,
+    })
+    return c
+
+
+def _check_window(now, start, end) -> tuple[int, int, int]:
+    t_now, t0, t1 = _ts_ns(now), _ts_ns(start), _ts_ns(end)
+    if not t0 <= t1 <= t_now:
+        raise ValueError(f"window: expected start <= end <= now, got {start}, {end}, {now}")
+    return t_now, t0, t1
+
+
+def _base(c: dict[str, np.ndarray], t_now: int, t0: int, t1: int) -> dict[str, np.ndarray]:
+    """received(W), closed(W), due(W), open(now): every other population lies in these."""
+    created, closed_at, deadline = c["created"], c["closed_at"], c["deadline"]
+    return {
+        "received": (created >= t0) & (created < t1),
+        "closed": c["status_closed"] & (closed_at >= t0) & (closed_at < t1),
+        "due": (deadline >= t0) & (deadline < t1) & (deadline <= t_now) & ~c["cancelled"],
+        "open": (created != _NAT) & (created <= t_now) & ~c["cancelled"]
+                & ((closed_at == _NAT) | (closed_at > t_now)),
+    }
+
+
+def _populations(c: dict[str, np.ndarray], t_now: int, t0: int, t1: int,
+                 rules: TicketRules) -> dict[str, np.ndarray]:
+    has = lambda a: a != _NAT  # noqa: E731 - NaT is the smallest int64: guard every `<`
+    closed_at, deadline = c["closed_at"], c["deadline"]
+    p = _base(c, t_now, t0, t1)
+    p["overdue"] = p["open"] & has(deadline) & (deadline < t_now)
+    p["due_soon"] = p["open"] & (deadline >= t_now) & (deadline < t_now + int(rules.warn_hours * _HOUR_NS))
+
+    first_resp, resp_due = c["first_resp"], c["resp_due"]
+    p["response_settled"] = p["received"] & (has(first_resp) | (has(resp_due) & (resp_due <= t_now)))
+    p["responded_in_time"] = p["response_settled"] & has(first_resp) & has(resp_due) & (first_resp <= resp_due)
+    p["due_closed"] = p["due"] & has(closed_at) & (closed_at <= t_now)
+    p["on_time"] = p["due"] & has(closed_at) & (closed_at <= deadline)
+
+    p["verdict"] = p["closed"] & c["verdict"]
+    p["resolved_yes"] = p["closed"] & c["yes"]
+    p["rated"] = p["closed"] & c["rating"]
+    p["rated_adjusted"] = p["rated"] & ~c["excluded"]
+    for pop in ("rated", "rated_adjusted"):  # satisfaction numerators: n_satisfied + w_basic · n_basic
+        p[f"{pop}:satisfied"], p[f"{pop}:basic"] = p[pop] & c["satisfied"], p[pop] & c["basic"]
+    p["satisfied_or_basic"] = p["rated:satisfied"] | p["rated:basic"]
+    p["satisfied_or_basic_adjusted"] = p["rated_adjusted:satisfied"] | p["rated_adjusted:basic"]
+    p["returned"] = p["closed"] & c["returned"]
+    p["handled"] = p["closed"] & has(c["dispatched"])
+    return p
+
+
+def _repeat(df: pd.DataFrame, rows: np.ndarray) -> np.ndarray:
+    """repeat_of set, for the given rows only (high-cardinality text: test few rows)."""
+    s = df["repeat_of"].iloc[rows]
+    return _mask(s.notna() & (s != ""))
+
+
+def populations(df: pd.DataFrame, now, start, end, rules: TicketRules | None = None) -> dict[str, np.ndarray]:
+    """Every population of METRICS.md as a boolean array over the rows of `df`.
+
+    Keys: the counts of COUNT_IDS, the numerator/denominator names of RATES, "handled"
+    (closed(W) with a dispatch time) and "<rated|rated_adjusted>:<satisfied|basic>".
+    """
+    rules = rules or TicketRules()
+    t_now, t0, t1 = _check_window(now, start, end)
+    p = _populations(_columns(df), t_now, t0, t1, rules)
+    rows = np.flatnonzero(p["received"])
+    p["repeat"] = np.zeros(len(df), dtype=bool)
+    p["repeat"][rows] = _repeat(df, rows)
+    return p
+
+
+def kpi_table(df: pd.DataFrame, now, start, end, rules: TicketRules | None = None,
+              keys: pd.Series | None = None, all_keys: list | None = None) -> pd.DataFrame:
+    """One row per group: every count, rate, handling time and the score.
+
+    keys: the group of each ticket (aligned with df; missing = its own group, key None);
+        None = one group "all". all_keys: groups to list even without tickets, in this
+        order (others follow, sorted; the None group comes last when present).
+    Columns: key, the ids of METRIC_IDS (rates NaN when the denominator is 0), and for
+    each rate `<id>_num` / `<id>_den` (satisfaction's numerator is the weighted sum).
+    """
+    rules = rules or TicketRules()
+    t_now, t0, t1 = _check_window(now, start, end)
+    codes, labels = _group_codes(df, keys, all_keys)
+    n_groups = len(labels) + 1  # the last slot collects missing keys (code -1)
+    order = list(range(len(labels))) + ([len(labels)] if (codes < 0).any() else [])
+
+    # only rows in some base population can count anywhere: compute on those alone
+    base = _base(_columns(df, base_only=True), t_now, t0, t1)
+    rows = np.flatnonzero(base["received"] | base["closed"] | base["due"] | base["open"])
+    c = _columns(df, rows)
+    p = _populations(c, t_now, t0, t1, rules)
+    p["repeat"] = np.zeros(len(rows), dtype=bool)
+    p["repeat"][p["received"]] = _repeat(df, rows[p["received"]])
+    slot = np.where(codes < 0, len(labels), codes)[rows]
+
+    def count(name: str) -> np.ndarray:  # weights, not slot[mask]: no branchy gather
+        return np.rint(np.bincount(slot, weights=p[name], minlength=n_groups)).astype(np.int64)
+
+    cols: dict[str, np.ndarray] = {name: count(name) for name in COUNT_IDS}
+    for rate, (num, den) in RATES.items():
+        if rate.startswith("satisfaction"):
+            cols[f"{rate}_num"] = count(f"{den}:satisfied") + rules.w_basic * count(f"{den}:basic")
+        else:
+            cols[f"{rate}_num"] = count(num)
+        cols[f"{rate}_den"] = count(den)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            cols[rate] = np.where(cols[f"{rate}_den"] > 0, cols[f"{rate}_num"] / cols[f"{rate}_den"], np.nan)
+    handled = p["handled"]
+    cols["handled"] = count("handled")
+    hours = pd.Series((c["closed_at"][handled] - c["dispatched"][handled]) / _HOUR_NS)
+    by = pd.Series(slot[handled])
+    cols["mean_handling_hours"] = hours.groupby(by).mean().reindex(range(n_groups)).to_numpy()
+    cols["p90_handling_hours"] = hours.groupby(by).quantile(0.9).reindex(range(n_groups)).to_numpy()
+    cols["score"] = _score(cols, rules)
+
+    extra = [c for c in cols if c not in METRIC_IDS]
+    table = pd.DataFrame({c: cols[c] for c in list(METRIC_IDS) + extra})
+    table.insert(0, "key", pd.Series(list(labels) + [None], dtype=object))
+    return table.iloc[order].reset_index(drop=True)
+
+
+def _group_codes(df: pd.DataFrame, keys: pd.Series | None, all_keys: list | None) -> tuple[np.ndarray, list]:
+    """Group number of each ticket (-1: missing key) and the group labels in row order:
+    all_keys first, then the other keys present, sorted."""
+    if keys is None:
+        return np.zeros(len(df), dtype=np.int64), ["all"]
+    if not keys.index.equals(df.index):
+        keys = keys.reindex(df.index)
+    if isinstance(keys.dtype, pd.CategoricalDtype):  # codes already: no hashing of strings
+        codes = keys.cat.codes.to_numpy().astype(np.int64)
+        used = np.bincount(codes[codes >= 0], minlength=len(keys.cat.categories)) > 0
+        uniques = [k if used[i] else None for i, k in enumerate(keys.cat.categories)]
+    else:
+        codes, uniques = pd.factorize(keys, use_na_sentinel=True)
+        uniques = list(uniques)
+    first = list(all_keys or [])
+    seen = set(first)
+    labels = first + sorted((k for k in uniques if k is not None and k not in seen), key=str)
+    position = {k: i for i, k in enumerate(labels)}
+    remap = np.array([position.get(k, -1) for k in uniques] + [-1], dtype=np.int64)
+    return remap[codes], labels
+
+
+def _score(cols: dict[str, np.ndarray], rules: TicketRules) -> np.ndarray:
+    """100 · Σ wᵢ·rateᵢ / Σ wᵢ over the rates that are not null (NaN when none is)."""
+    w: ScoreWeights = rules.weights
+    num = np.zeros_like(cols["received"], dtype=float)
+    den = np.zeros_like(num)
+    for name, rate in _SCORE_RATES.items():
+        if name == "satisfaction" and rules.score_satisfaction == "adjusted":
+            rate = "satisfaction_rate_adjusted"
+        r, wi = cols[rate], getattr(w, name)
+        ok = ~np.isnan(r)
+        num += np.where(ok, wi * np.nan_to_num(r), 0.0)
+        den += np.where(ok, wi, 0.0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(den > 0, 100.0 * num / den, np.nan)
+
+
+def table_records(table: pd.DataFrame, columns: list[str] | None = None) -> list[dict]:
+    """Rows of a kpi_table as plain dicts: NaN → None, numpy numbers → int/float."""
+    cols = columns or list(table.columns)
+    out = []
+    for row in table[cols].itertuples(index=False):
+        rec = {}
+        for c, v in zip(cols, row):
+            if v is None or (isinstance(v, float) and np.isnan(v)):
+                rec[c] = None
+            elif isinstance(v, (np.integer, int)) and not isinstance(v, bool):
+                rec[c] = int(v)
+            elif isinstance(v, (np.floating, float)):
+                rec[c] = float(v)
+            else:
+                rec[c] = v
+        out.append(rec)
+    return out
+
+
+def kpis(df: pd.DataFrame, now, start, end, rules: TicketRules | None = None) -> dict:
+    """Every metric of one group (the whole frame), rates None when undefined."""
+    return table_records(kpi_table(df, now, start, end, rules))[0]
+
+
+def members(df: pd.DataFrame, metric: str, part: str, now, start, end,
+            rules: TicketRules | None = None) -> pd.Series:
+    """The tickets behind a number: part "numerator" or "denominator" of a rate.
+
+    For a count both parts are the counted tickets; for the handling times both are the
+    tickets of closed(W) with a dispatch time. Satisfaction's numerator lists the
+    satisfied and basic ratings (basic ones weigh w_basic).
+    """
+    if part not in ("numerator", "denominator"):
+        raise ValueError(f"part: expected 'numerator' or 'denominator', got {part!r}")
+    p = populations(df, now, start, end, rules)
+    if metric in RATES:
+        name = RATES[metric][0 if part == "numerator" else 1]
+    elif metric in COUNT_IDS:
+        name = metric
+    elif metric in HANDLING_IDS:
+        name = "handled"
+    else:
+        raise ValueError(f"metric: expected one of {', '.join(METRIC_IDS[:-1])}, got {metric!r}")
+    return pd.Series(p[name], index=df.index, name=f"{metric}:{part}")
+
+
+def open_mask(df: pd.DataFrame, now) -> pd.Series:
+    """open(now): created by now, not cancelled, not closed by now."""
+    t = _ts_ns(now)
+    created, closed_at = utc_ns(df["created_at"]), utc_ns(df["closed_at"])
+    ok = (created != _NAT) & (created <= t) & ~_is(df, "status", ("cancelled",)) \
+        & ((closed_at == _NAT) | (closed_at > t))
+    return pd.Series(ok, index=df.index, name="open")

@@ -1,0 +1,75 @@
+"""Settings: no file is the demo; a bad file stops the start naming the key and what was expected."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from dashboard.settings import SettingsError, load_settings
+
+
+def write(tmp_path, text: str):
+    p = tmp_path / "cityops.toml"
+    p.write_text(text, encoding="utf-8")
+    return p
+
+
+def test_set001_no_file_is_the_demo():
+    s = load_settings(None, env={})
+    assert s.demo_mode and s.store.redis_url == "" and s.city.timezone == "Asia/Shanghai"
+    assert s.tickets.w_basic == 0.9
+
+
+@pytest.mark.parametrize("text, key, expected", [
+    ('[city]\ntimezone = "Mars/Olympus"\n', "city.timezone", "IANA zone"),
+    ('[server]\nport = "eighty"\n', "server.port", "an integer"),
+    ('[server]\nport = 70000\n', "server.port", "1..65535"),
+    ('[tickets]\nw_basic = "high"\n', "tickets.w_basic", "a number"),
+    ('[citty]\nname = "x"\n', "citty", "not a known key"),
+    ('[[feeds]]\nname = "h"\nkind = "tickets"\nformat = "xml"\nurl = "http://x"\n', "feeds[0].format",
+     "one of open311, canonical"),
+    ('[[feeds]]\nname = "h"\nkind = "tickets"\nformat = "open311"\n', "feeds[0].url", "exactly one of url or path"),
+    ('[store]\nredis_url = "http://localhost"\n', "store.redis_url", "redis://"),
+    ('[city]\nlanguage = "fr"\n', "city.language", "one of 'zh', 'en'"),
+])
+def test_set002_bad_value_names_key_and_expectation(tmp_path, text, key, expected):
+    with pytest.raises(SettingsError) as err:
+        load_settings(write(tmp_path, text), env={})
+    msg = str(err.value)
+    assert f"[{key}]" in msg and expected in msg
+
+
+def test_set003_not_toml_and_missing_file(tmp_path):
+    with pytest.raises(SettingsError, match="not valid TOML"):
+        load_settings(write(tmp_path, "[city\nname="), env={})
+    with pytest.raises(SettingsError, match="cannot read"):
+        load_settings(tmp_path / "nope.toml", env={})
+
+
+def test_set004_environment_overrides_urls_and_secrets(tmp_path):
+    p = write(tmp_path, '[[feeds]]\nname = "city-app"\nkind = "tickets"\nformat = "open311"\n'
+                        'url = "http://old.example/open311"\n')
+    s = load_settings(p, env={"REDIS_URL": "redis://127.0.0.1:6390/0", "CITYOPS_FEED_CITY_APP_API_KEY": "k1",
+                              "CITYOPS_FEED_CITY_APP_URL": "http://127.0.0.1:9/open311", "CITYOPS_PORT": "8060"})
+    assert s.store.redis_url == "redis://127.0.0.1:6390/0" and s.server.port == 8060
+    assert s.feeds[0].api_key == "k1" and s.feeds[0].url == "http://127.0.0.1:9/open311"
+    assert not s.demo_mode
+    with pytest.raises(SettingsError, match=r"\[server.port\] from \$CITYOPS_PORT"):
+        load_settings(None, env={"CITYOPS_PORT": "abc"})
+
+
+def test_set005_example_file_is_valid_and_complete():
+    from pathlib import Path
+    example = Path(__file__).resolve().parents[1] / "settings.example.toml"
+    s = load_settings(example, env={})
+    assert s.source.endswith("settings.example.toml")
+
+
+def test_set006_bad_file_stops_the_start_with_the_message(tmp_path):
+    p = write(tmp_path, '[server]\nrefresh_s = 0\n')
+    proc = subprocess.run([sys.executable, "-m", "dashboard.cli", "run", "--config", str(p)],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2
+    assert "[server.refresh_s] expected 1..3600 seconds, got 0" in proc.stderr

@@ -1,0 +1,65 @@
+"""The store on both real Redis kinds: versioned upserts, incremental reads, lease, rejects."""
+
+from __future__ import annotations
+
+
+def rec(tid: str, stamp: str, status: str = "registered") -> dict:
+    return {"ticket_id": tid, "updated_at": stamp, "status": status}
+
+
+def test_sto001_upsert_is_idempotent_and_versioned(store):
+    ds = store.tickets
+    r1 = ds.upsert([rec("A", "2026-11-20T01:00:00Z"), rec("B", "2026-11-20T01:00:00Z")])
+    assert (r1.inserted, r1.updated, r1.unchanged, r1.stale) == (2, 0, 0, 0)
+    v1 = ds.version()
+    assert v1 == 2
+    r2 = ds.upsert([rec("A", "2026-11-20T01:00:00Z"), rec("B", "2026-11-20T01:00:00Z")])
+    assert (r2.inserted, r2.updated, r2.unchanged) == (0, 0, 2)
+    assert ds.version() == v1            # the same data twice changes nothing
+
+
+def test_sto002_newer_replaces_older_never_does(store):
+    ds = store.tickets
+    ds.upsert([rec("A", "2026-11-20T01:00:00Z", "registered")])
+    r = ds.upsert([rec("A", "2026-11-20T03:00:00Z", "closed")])
+    assert r.updated == 1
+    r = ds.upsert([rec("A", "2026-11-20T02:00:00Z", "handling")])   # arrives late, out of order
+    assert r.stale == 1
+    assert ds.get(["A"])[0]["status"] == "closed"
+
+
+def test_sto003_changes_since_returns_only_changed(store):
+    ds = store.tickets
+    ds.upsert([rec(f"T{i}", "2026-11-20T01:00:00Z") for i in range(5)])
+    v = ds.version()
+    ds.upsert([rec("T3", "2026-11-20T02:00:00Z", "closed"), rec("T9", "2026-11-20T02:00:00Z")])
+    v2, changed = ds.changes_since(v)
+    assert v2 == v + 2
+    assert sorted(r["ticket_id"] for r in changed) == ["T3", "T9"]
+    assert ds.changes_since(v2) == (v2, [])
+    seq, everything = ds.all()
+    assert seq == v2 and len(everything) == 6
+
+
+def test_sto004_lease_has_one_holder(store):
+    a = store.lease("poller", "a", 5)
+    b = store.lease("poller", "b", 5)
+    assert a.acquire_or_renew() is True
+    assert b.acquire_or_renew() is False
+    assert a.acquire_or_renew() is True      # renewal by the holder
+    a.release()
+    assert b.acquire_or_renew() is True
+    assert store.lease("poller", "a", 5).holder() == "b"
+
+
+def test_sto005_rejects_are_bounded_newest_first(store):
+    store.add_rejects("f", [{"index": i} for i in range(5)], keep=3)
+    store.add_rejects("f", [{"index": 10}], keep=3)
+    assert [r["index"] for r in store.rejects("f")] == [10, 4, 3]
+
+
+def test_sto006_areas_version_bumps_only_on_change(store):
+    v1 = store.put_areas({"rows": [1]})
+    assert store.put_areas({"rows": [1]}) == v1
+    assert store.put_areas({"rows": [2]}) == v1 + 1
+    assert store.areas() == (v1 + 1, {"rows": [2]})
