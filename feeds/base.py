@@ -34,11 +34,13 @@ class PollContext:
     tz: str = "Asia/Shanghai"
     open_ids: Callable[[], list[str]] | None = None   # ids of this feed's unfinished records
     extra: dict = field(default_factory=dict)         # adapter-specific settings (thresholds, …)
+    owner: str = ""                                   # which poller asks (sent as the User-Agent)
 
 
 def fetch(ctx: PollContext, url: str, params: dict | None = None) -> bytes:
     """GET `url` with the feed's timeout and key; any failure becomes a FeedError."""
-    headers = {"Accept": "application/json, text/plain, */*"}
+    headers = {"Accept": "application/json, text/plain, */*",
+               "User-Agent": f"cityops-poller/{ctx.owner or '-'}"}
     params = dict(params or {})
     if ctx.feed.api_key:
         params.setdefault("api_key", ctx.feed.api_key)

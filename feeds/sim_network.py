@@ -104,29 +104,40 @@ def _grid_of(lon: np.ndarray, lat: np.ndarray, grids: pd.DataFrame) -> list[str 
 
 
 def make_sensors(n_sensors: int = 3000, seed: int = 20261121, areas_dir: Path | None = None) -> pd.DataFrame:
-    """The canonical sensor registry of the demo city, plus `main_id` and `seq` (order along the main)."""
+    """The canonical sensor registry of the demo city, plus `main_id` and `seq` (order along the main).
+
+    With area files, every sensor lies inside a grid: mains are oversampled and the few
+    points that fall outside the city's grids (a main cutting a concave outline) dropped.
+    """
     rng = np.random.default_rng(seed)
     grids = load_grids(areas_dir)
     points = _centres(grids, rng, 260)
-    rows = []
+    frames = []
     for net, share in NETWORK_SHARE.items():
-        count = int(round(n_sensors * share))
+        count = int(round(n_sensors * share)) if net != "heating" else \
+            n_sensors - sum(int(round(n_sensors * NETWORK_SHARE[k])) for k in ("gas", "water"))
         n_mains = max(2, count // 60)
         mains = _mains(points, rng, n_mains, length=int(rng.integers(6, 12)))
-        per_main = np.full(len(mains), count // len(mains))
-        per_main[: count - per_main.sum()] += 1
+        extra = int(count * 1.1) + len(mains)
+        per_main = np.full(len(mains), extra // len(mains))
+        per_main[: extra - per_main.sum()] += 1
         kinds, kp = list(KINDS[net]), list(KINDS[net].values())
+        rows = []
         for m, (line, k) in enumerate(zip(mains, per_main)):
-            pts = _along(line, int(k), rng)
-            for s, (x, y) in enumerate(pts):
-                rows.append({"sensor_id": f"{PREFIX[net]}{len(rows) + 1:05d}", "network": net,
-                             "kind": kinds[rng.choice(len(kinds), p=kp)],
+            for s, (x, y) in enumerate(_along(line, int(k), rng)):
+                rows.append({"network": net, "kind": kinds[rng.choice(len(kinds), p=kp)],
                              "lat": round(float(y), 6), "lon": round(float(x), 6),
                              "facility": f"{FACILITY[net]}{PREFIX[net]}{m + 1:02d}（演示）",
                              "offline_after_s": OFFLINE_AFTER_S[net], "main_id": f"{net}-{m + 1:02d}", "seq": s})
-    df = pd.DataFrame(rows)
-    df.insert(5, "grid_code", _grid_of(df["lon"].to_numpy(), df["lat"].to_numpy(), grids))
-    return df
+        df = pd.DataFrame(rows)
+        df.insert(4, "grid_code", _grid_of(df["lon"].to_numpy(), df["lat"].to_numpy(), grids))
+        if len(grids):
+            df = df[df["grid_code"].notna()]
+        keep = np.sort(rng.choice(len(df), size=min(count, len(df)), replace=False))
+        frames.append(df.iloc[keep])
+    out = pd.concat(frames, ignore_index=True)
+    out.insert(0, "sensor_id", [f"{PREFIX[n]}{i + 1:05d}" for i, n in enumerate(out["network"])])
+    return out
 
 
 def distance_m(lon1: float, lat1: float, lon2: np.ndarray | float, lat2: np.ndarray | float) -> np.ndarray:

@@ -15,7 +15,7 @@ Deterministic for a seed and the same sequence of `step(now)` calls. Times UTC.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import numpy as np
@@ -209,7 +209,6 @@ class SensorSimulator:
         at = self.next_due[idx] + np.floor((t - self.next_due[idx]) / every) * every
         self.next_due[idx] = at + every
         values = np.maximum(0.0, self.normal[idx] + self.rng.normal(0, 1, len(idx)) * self.sd[idx])
-        s = self.sensors
         out = []
         for i, when, value in zip(idx.tolist(), at.tolist(), values.tolist()):
             if i in self.silent_until:

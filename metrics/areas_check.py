@@ -68,6 +68,8 @@ def check_rows(rows: Sequence[dict]) -> tuple[dict[str, AreaNode], list[str]]:
         if level not in _RANK:
             errors.append(f"{code}: unknown level {level!r} (expected one of {', '.join(LEVELS)})")
         nodes[code] = AreaNode(code, name, level, parent)
+    if not rows:
+        errors.append("tree: no rows")
     errors.extend(_check_links(nodes))
     return nodes, errors
 

@@ -152,3 +152,37 @@ def _ts_ns(t) -> int:
     if ts.tzinfo is None:
         raise ValueError(f"time: expected a timezone-aware instant, got {t!r}")
     return int(ts.as_unit("ns").value)
+
+
+def overdue_by(df: pd.DataFrame, now) -> pd.Series:
+    """How long each overdue ticket (open, deadline_at < now) is past its deadline; NaT else."""
+    from metrics.tickets import open_mask
+
+    late = open_mask(df, now).to_numpy() & (utc_ns(df["deadline_at"]) < _ts_ns(now)) \
+        & df["deadline_at"].notna().to_numpy()
+    gap = pd.Timestamp(now) - df["deadline_at"]
+    return gap.where(late).rename("overdue_by")
+
+
+FALLBACK_NOTICE = {
+    "zh": "{years} 年的法定节假日未知：工作日按周一至周五计（另加设置中的节假日），相关时限可能不准。",
+    "en": "The official holidays of {years} are unknown: working days count Monday–Friday (plus the "
+          "holidays in the settings), so deadlines there may be off.",
+}
+
+
+def fallback_years(df: pd.DataFrame, tz: str = DEFAULT_TZ) -> list[int]:
+    """Years the Monday–Friday fallback was used for, among this frame's SLA deadlines.
+
+    Pages show FALLBACK_NOTICE with these years whenever the list is not empty.
+    """
+    from metrics.workdays import WorkCalendar
+
+    flagged = df["deadline_fallback"].to_numpy(dtype=bool) if "deadline_fallback" in df else None
+    if flagged is None or not flagged.any():
+        return []
+    first = df["created_at"][flagged].dt.tz_convert(tz).dt.year
+    last = df["deadline_at"][flagged].dt.tz_convert(tz).dt.year
+    spans = pd.DataFrame({"a": first, "b": last}).drop_duplicates()
+    years = {y for a, b in spans.itertuples(index=False) for y in range(int(a), int(b) + 1)}
+    return sorted(y for y in years if not WorkCalendar.is_known(y))

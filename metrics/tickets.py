@@ -17,9 +17,19 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from metrics.deadlines import DEFAULT_TZ, _ts_ns, from_ns, prepare, step_light, utc_ns  # noqa: F401
-from metrics.ticket_rules import ScoreWeights, SlaOverride, SlaRule, SlaTable, TicketRules  # noqa: F401
-from metrics.ticket_windows import RATE_FORMULAS, daily_counts, window  # noqa: F401
+from metrics.deadlines import (DEFAULT_TZ, FALLBACK_NOTICE, _ts_ns, fallback_years, overdue_by,  # noqa: F401
+                               prepare, step_light, utc_ns)
+from metrics.ticket_groups import group_codes, roll_up, table_records
+from metrics.ticket_rules import ScoreWeights, SlaOverride, SlaRule, SlaTable, TicketRules
+from metrics.ticket_windows import RATE_FORMULAS, WINDOW_PRESETS, daily_counts, window  # noqa: F401
+
+__all__ = [
+    "COUNT_IDS", "RATE_IDS", "HANDLING_IDS", "METRIC_IDS", "RATES", "RATE_FORMULAS", "WINDOW_PRESETS",
+    "TicketRules", "SlaRule", "SlaOverride", "SlaTable", "ScoreWeights",
+    "prepare", "populations", "kpi_table", "kpis", "members", "open_mask", "step_light",
+    "daily_counts", "window", "roll_up", "table_records", "overdue_by", "fallback_years",
+    "FALLBACK_NOTICE",
+]
 
 _NAT = np.iinfo(np.int64).min
 _HOUR_NS = 3_600_000_000_000
@@ -167,7 +177,7 @@ def kpi_table(df: pd.DataFrame, now, start, end, rules: TicketRules | None = Non
     """
     rules = rules or TicketRules()
     t_now, t0, t1 = _check_window(now, start, end)
-    codes, labels = _group_codes(df, keys, all_keys)
+    codes, labels = group_codes(df.index, keys, all_keys)
     n_groups = len(labels) + 1  # the last slot collects missing keys (code -1)
     order = list(range(len(labels))) + ([len(labels)] if (codes < 0).any() else [])
 
@@ -206,28 +216,6 @@ def kpi_table(df: pd.DataFrame, now, start, end, rules: TicketRules | None = Non
     return table.iloc[order].reset_index(drop=True)
 
 
-def _group_codes(df: pd.DataFrame, keys: pd.Series | None, all_keys: list | None) -> tuple[np.ndarray, list]:
-    """Group number of each ticket (-1: missing key) and the group labels in row order:
-    all_keys first, then the other keys present, sorted."""
-    if keys is None:
-        return np.zeros(len(df), dtype=np.int64), ["all"]
-    if not keys.index.equals(df.index):
-        keys = keys.reindex(df.index)
-    if isinstance(keys.dtype, pd.CategoricalDtype):  # codes already: no hashing of strings
-        codes = keys.cat.codes.to_numpy().astype(np.int64)
-        used = np.bincount(codes[codes >= 0], minlength=len(keys.cat.categories)) > 0
-        uniques = [k if used[i] else None for i, k in enumerate(keys.cat.categories)]
-    else:
-        codes, uniques = pd.factorize(keys, use_na_sentinel=True)
-        uniques = list(uniques)
-    first = list(all_keys or [])
-    seen = set(first)
-    labels = first + sorted((k for k in uniques if k is not None and k not in seen), key=str)
-    position = {k: i for i, k in enumerate(labels)}
-    remap = np.array([position.get(k, -1) for k in uniques] + [-1], dtype=np.int64)
-    return remap[codes], labels
-
-
 def _score(cols: dict[str, np.ndarray], rules: TicketRules) -> np.ndarray:
     """100 · Σ wᵢ·rateᵢ / Σ wᵢ over the rates that are not null (NaN when none is)."""
     w: ScoreWeights = rules.weights
@@ -242,25 +230,6 @@ def _score(cols: dict[str, np.ndarray], rules: TicketRules) -> np.ndarray:
         den += np.where(ok, wi, 0.0)
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.where(den > 0, 100.0 * num / den, np.nan)
-
-
-def table_records(table: pd.DataFrame, columns: list[str] | None = None) -> list[dict]:
-    """Rows of a kpi_table as plain dicts: NaN → None, numpy numbers → int/float."""
-    cols = columns or list(table.columns)
-    out = []
-    for row in table[cols].itertuples(index=False):
-        rec = {}
-        for c, v in zip(cols, row):
-            if v is None or (isinstance(v, float) and np.isnan(v)):
-                rec[c] = None
-            elif isinstance(v, (np.integer, int)) and not isinstance(v, bool):
-                rec[c] = int(v)
-            elif isinstance(v, (np.floating, float)):
-                rec[c] = float(v)
-            else:
-                rec[c] = v
-        out.append(rec)
-    return out
 
 
 def kpis(df: pd.DataFrame, now, start, end, rules: TicketRules | None = None) -> dict:

@@ -64,6 +64,10 @@ def test_exactly_one_root() -> None:
     assert "150300: cycle in parents (150300 → 15030201 → 150302 → 150300)" in errs
 
 
+def test_empty_input() -> None:
+    assert errors_of([]) == ["tree: no rows"]
+
+
 def test_self_parent() -> None:
     me = {"code": "150399", "name": "x", "level": "district", "parent_code": "150399"}
     assert "150399: is its own parent" in errors_of(rows() + [me])

@@ -3,7 +3,8 @@
 import pandas as pd
 import pytest
 
-from metrics.tickets import SlaOverride, SlaRule, SlaTable, TicketRules, prepare, step_light
+from metrics.tickets import (SlaOverride, SlaRule, SlaTable, TicketRules, fallback_years, overdue_by, prepare,
+                             step_light)
 from test_tickets_fixtures import frame, prepared, ts
 
 
@@ -115,3 +116,18 @@ def test_step_light_thresholds() -> None:
     assert light("2026-11-20T10:00:01+08:00") == ["red", None, None, "green"]
     assert light("2026-11-20T10:36:00+08:00") == ["red", None, None, "yellow"]
     assert light("2026-11-20T11:00:01+08:00") == ["red", None, None, "red"]
+
+
+def test_fallback_years_for_the_page_warning() -> None:
+    rules = TicketRules(sla=SlaTable(normal=SlaRule(2, "workdays")))
+    df = prepared({"created_at": "2026-12-31T10:00:00+08:00"}, {"created_at": "2026-11-02T10:00:00+08:00"},
+                  rules=rules)
+    assert fallback_years(df) == [2027]  # created 2026 (known), deadline 2027-01-05 (fallback)
+    assert fallback_years(df.iloc[1:]) == []
+
+
+def test_overdue_by() -> None:
+    df = prepared({"created_at": "2026-11-20T00:00:00+08:00", "deadline_at": "2026-11-20T10:00:00+08:00"},
+                  {"created_at": "2026-11-20T00:00:00+08:00", "deadline_at": "2026-11-20T14:00:00+08:00"})
+    late = overdue_by(df, ts("2026-11-20T12:30:00+08:00"))
+    assert late.iloc[0] == pd.Timedelta(hours=2, minutes=30) and pd.isna(late.iloc[1])

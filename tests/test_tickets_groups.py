@@ -4,7 +4,7 @@ import pandas as pd
 import pytest
 
 from metrics.areas import AreaTree
-from metrics.tickets import daily_counts, kpi_table, kpis, table_records, window
+from metrics.tickets import daily_counts, kpi_table, kpis, roll_up, table_records, window
 from test_tickets_fixtures import prepared, ts
 
 NOW = ts("2026-11-20T12:00:00+08:00")
@@ -102,3 +102,13 @@ def test_window_refuses_naive_time_and_unknown_preset() -> None:
         window("today", pd.Timestamp("2026-11-20T10:00"))
     with pytest.raises(ValueError, match="^preset:"):
         window("yesterday", NOW)
+
+
+def test_roll_up_maps_each_grid_once_and_groups_the_same() -> None:
+    df = tickets()  # prepare made grid_code categorical
+    keys = roll_up(df["grid_code"], lambda grids: TREE.ancestor_at(grids, "street"))
+    assert keys.astype(object).where(keys.notna(), None).tolist() == ["S1", "S1", "S2", None, None]
+    direct = kpi_table(df, NOW, START, END, keys=TREE.ancestor_at(df["grid_code"], "street"),
+                       all_keys=TREE.codes_at("street"))
+    rolled = kpi_table(df, NOW, START, END, keys=keys, all_keys=TREE.codes_at("street"))
+    pd.testing.assert_frame_equal(direct, rolled)

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from metrics.tickets import COUNT_IDS, HANDLING_IDS, RATE_IDS, kpi_table, prepare, table_records
+from metrics.tickets import COUNT_IDS, HANDLING_IDS, RATE_IDS, kpi_table, prepare, roll_up, table_records
 
 ROW_FIELDS: list[str] = ["key", "name", *COUNT_IDS, *RATE_IDS, *HANDLING_IDS, "score"]
 
@@ -110,7 +110,8 @@ def _groups(df: pd.DataFrame, by: str, areas: str | None):
             raise UsageError(f"--by: unknown level {level!r}") from None
         if not codes:
             raise UsageError(f"--by: the area tree has no node on level {level!r}")
-        return tree.ancestor_at(df["grid_code"], level), codes, \
+        keys = roll_up(df["grid_code"], lambda grids: tree.ancestor_at(grids, level))
+        return keys, codes, \
             {c: tree.node(c).name for c in codes}, "unplaced"
     raise UsageError(f"--by: expected none, department or area:LEVEL, got {by!r}")
 
