@@ -41,6 +41,7 @@ class Queries:
         self._tree_version = -1
         self._frame: pd.DataFrame | None = None
         self._seq = 0
+        self._other: dict[str, tuple[int, pd.DataFrame | None]] = {}
 
     # -- versions and the area tree -------------------------------------------------
     def versions(self) -> dict[str, int]:
@@ -162,6 +163,29 @@ class Queries:
             g = pd.DataFrame({"k": keys, "open": is_open, "overdue": overdue}).groupby("k").sum()
             return {str(k): {"open": int(r.open), "overdue": int(r.overdue)} for k, r in g.iterrows()}
         return self.memo("open_by_area", viewer, (level, int(now.timestamp() // 5)), compute)
+
+    # -- other datasets (sensors, alarms, enterprises, responders, readings) ------------
+    def frame(self, name: str, build=None) -> pd.DataFrame:
+        """Dataset `name` as a frame, refreshed incrementally by version.
+
+        `build(records) -> DataFrame` types the columns (default: `pd.DataFrame`); it must
+        keep the dataset's id column. Internal: apply the viewer's scope before display.
+        """
+        build = build or (lambda recs: pd.DataFrame.from_records(recs))
+        ds = self.store.dataset(name)
+        with self._lock:
+            seq, df = self._other.get(name, (0, None))
+            if df is None:
+                seq, records = ds.all()
+                df = build(records) if records else build([])
+            elif ds.version() != seq:
+                seq, records = ds.changes_since(seq)
+                if records:
+                    new = build(records)
+                    keep = df[~df[ds.id_field].isin(new[ds.id_field])] if len(df) else df
+                    df = pd.concat([keep, new], ignore_index=True) if len(keep) else new
+            self._other[name] = (seq, df)
+            return df
 
     # -- feeds -----------------------------------------------------------------------
     def feed_health(self) -> dict[str, dict]:

@@ -42,6 +42,23 @@ def demo_feeds(base_url: str) -> list[FeedSettings]:
     ]
 
 
+def demo_industry_feed(settings: Settings) -> FeedSettings:
+    """The demo's enterprises: the simulator's CSV in a drop folder, read like a real one."""
+    from pathlib import Path
+
+    from feeds.sim_industry import simulate_industry, to_csv_bytes
+
+    folder = Path(settings.store.data_dir) / "demo" / "industry-drop"
+    target = folder / "enterprises.csv"
+    if not target.exists():
+        folder.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_suffix(".tmp")
+        tmp.write_bytes(to_csv_bytes(simulate_industry(seed=settings.demo.seed)))
+        tmp.rename(target)
+    return FeedSettings(name="industry-demo", kind="industry", format="canonical", path=str(folder),
+                        interval_s=60, stale_after_s=86400 * 120, dead_after_s=86400 * 400)
+
+
 class Runtime:
     def __init__(self, settings: Settings, store: Store, embedded: EmbeddedRedis | None,
                  redis_url: str, simulator=None, poller: Poller | None = None, feeds=()):
@@ -64,6 +81,7 @@ class Runtime:
             if settings.demo_mode:
                 rt.simulator = _start_simulator(settings)
                 feeds += demo_feeds(rt.simulator.base_url)
+                feeds.append(demo_industry_feed(settings))
             rt.feeds = feeds
             if poll:
                 rt.poller = Poller(settings, rt.store, feeds)

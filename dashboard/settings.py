@@ -19,6 +19,7 @@ from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from dashboard.config_schema import SettingsError, build
+from feeds.sensor_settings import SensorFeedSettings
 from metrics.alarm_rules import AlarmRules
 from metrics.industry_rules import IndustryRules
 from metrics.ticket_rules import TicketRules
@@ -117,6 +118,8 @@ class FeedSettings:
     money_unit: Literal["wan_yuan", "yuan"] = "wan_yuan"
     sheet: str = ""
     org_code_check: bool = False    # also check the embedded GB 11714 organisation code
+    # sensor feeds: registry, field mapping, box, FIWARE/SensorThings options ([feeds.sensor])
+    sensor: SensorFeedSettings = field(default_factory=SensorFeedSettings)
 
     def __post_init__(self) -> None:
         if not re.fullmatch(r"[a-z0-9][a-z0-9_-]*", self.name):

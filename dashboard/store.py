@@ -12,8 +12,10 @@ runs on Redis Cluster.
 
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from typing import Iterable, Iterator
 
 import orjson
@@ -52,6 +54,23 @@ return 0
 """
 
 BATCH = 2000
+_CANONICAL_STAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$")
+
+
+def stamp_of(value) -> str:
+    """A version stamp that orders as text: UTC ISO 8601 ending in Z ("" when absent)."""
+    if not value:
+        return ""
+    text = str(value)
+    if _CANONICAL_STAMP.match(text):
+        return text
+    try:
+        t = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return text
+    if t.tzinfo is None:
+        return text
+    return t.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
 
 
 @dataclass(frozen=True)
@@ -84,7 +103,7 @@ class Dataset:
         total = UpsertResult()
         args: list = []
         for rec in records:
-            args += [str(rec[self.id_field]), str(rec.get(self.stamp_field) or ""), orjson.dumps(rec)]
+            args += [str(rec[self.id_field]), stamp_of(rec.get(self.stamp_field)), orjson.dumps(rec)]
             if len(args) >= 3 * BATCH:
                 total += self._run(args)
                 args = []

@@ -24,9 +24,19 @@ def _files(path: Path) -> list[Path]:
     return [path]
 
 
-def to_batch(parsed: list[tuple[str, IndustryParseResult]]) -> Batch:
+def _iso(ts: float) -> str:
+    from datetime import datetime, timezone
+    return datetime.fromtimestamp(ts, timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def to_batch(parsed: list[tuple[str, IndustryParseResult]], stamps: dict[str, str] | None = None) -> Batch:
     """Files in order; a later file's row for the same enterprise and period follows the
-    same rule as a later row (newer `updated_at` wins, else the later one)."""
+    same rule as a later row (newer `updated_at` wins, else the later one).
+
+    A row without `updated_at` takes its file's time (`stamps[label]`), so a corrected file
+    dropped later replaces what an older file said; the store keeps the newer record.
+    """
+    stamps = stamps or {}
     latest: dict[str, dict] = {}
     rejects: list[Reject] = []
     notes: list[str] = []
@@ -37,6 +47,8 @@ def to_batch(parsed: list[tuple[str, IndustryParseResult]]) -> Batch:
         notes += [f"{label}: {n['credit_code']} {n['period']}: row {n['kept_index']} kept, "
                   f"row {n['dropped_index']} dropped ({n['reason']})" for n in res.replaced]
         for rec in res.records:
+            if not rec.get("updated_at") and label in stamps:
+                rec = dict(rec, updated_at=stamps[label])
             key = record_key(rec)
             old = latest.get(key)
             if old and old.get("updated_at") and (not rec.get("updated_at") or rec["updated_at"] < old["updated_at"]):
@@ -50,7 +62,8 @@ def poll(ctx: PollContext) -> list[Batch]:
     config = feed_config(ctx.feed, ctx.tz)
     if ctx.feed.url:
         try:
-            return [to_batch([(ctx.feed.url, parse_industry(fetch(ctx, ctx.feed.url), config))])]
+            return [to_batch([(ctx.feed.url, parse_industry(fetch(ctx, ctx.feed.url), config))],
+                             {ctx.feed.url: _iso(ctx.now.timestamp())})]
         except IndustryFeedError as exc:
             raise FeedError(f"{ctx.feed.url}: {exc}") from None
     try:
@@ -71,4 +84,4 @@ def poll(ctx: PollContext) -> list[Batch]:
             parsed.append((p.name, IndustryParseResult(rejects=[
                 {"index": 0, "credit_code": None, "reason": f"file refused: {exc}", "excerpt": ""}])))
     ctx.state["stamp"] = stamp
-    return [to_batch(parsed)]
+    return [to_batch(parsed, {p.name: _iso(p.stat().st_mtime) for p in files})]

@@ -79,7 +79,7 @@ class Poller:
         t0 = time.perf_counter()
         ctx = PollContext(feed=feed, state=dict(state), now=now, session=self._session,
                           tz=self.settings.city.timezone, open_ids=lambda: self._open_ids(feed.name),
-                          extra=registry.extra_for(self.settings, feed), owner=self.owner)
+                          extra=registry.extra_for(self.settings, feed, self.store), owner=self.owner)
         health.update(name=feed.name, kind=feed.kind, format=feed.format, last_attempt=now.timestamp(),
                       polled_by=self.owner,
                       source=feed.url or feed.path, interval_s=feed.interval_s,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Callable
 
-from feeds import areas_feed, canonical, industry_poll, open311
+from feeds import areas_feed, canonical, industry_poll, open311, sensor_poll
 from feeds.base import Batch, PollContext
 
 Adapter = Callable[[PollContext], list[Batch]]
@@ -14,6 +14,7 @@ _ADAPTERS: dict[tuple[str, str], Adapter] = {
     ("tickets", "canonical"): canonical.poll,
     ("areas", "files"): areas_feed.poll,
     ("industry", "canonical"): industry_poll.poll,
+    **sensor_poll.ADAPTERS,     # sensors json|fiware|sensorthings, responders json
 }
 
 
@@ -28,6 +29,7 @@ def adapter(feed) -> Adapter:
         raise LookupError(f"no adapter for kind={feed.kind!r} format={feed.format!r}") from None
 
 
-def extra_for(settings, feed) -> dict:
-    """Adapter-specific settings handed to a poll (thresholds for sensor feeds, …)."""
-    return {"settings": settings}
+def extra_for(settings, feed, store=None) -> dict:
+    """Adapter-specific settings handed to a poll (thresholds for sensor feeds, …), and the
+    store: the alarm engine reads the current active alarms and the sensor registry."""
+    return {"settings": settings, "store": store}

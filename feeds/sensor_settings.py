@@ -123,6 +123,8 @@ class SensorFeedSettings:
     units_by_kind: the unit a payload without one uses, per kind (declared, not guessed).
     assume_tz: IANA zone for times written without an offset ("" = reject such times).
     clear_on_normal: a reading back in range resolves the sensor's active alarm ("cleared").
+    registry_url: where the poller reads the sensor registry (canonical sensor fields, a
+        list or `{"sensors": [...]}`); relative to the feed's url; "" = no registry.
     """
 
     coord_system: Literal["wgs84", "gcj02", "bd09"] = "wgs84"
@@ -132,6 +134,7 @@ class SensorFeedSettings:
     units_by_kind: dict[str, str] = field(default_factory=dict)
     assume_tz: str = ""
     clear_on_normal: bool = False
+    registry_url: str = ""
     json: JsonFormat = field(default_factory=JsonFormat)
     fiware: FiwareFormat = field(default_factory=FiwareFormat)
     sensorthings: SensorThingsFormat = field(default_factory=SensorThingsFormat)

@@ -86,3 +86,24 @@ def embedded_store(embedded_redis):
     for key in r.scan_iter(f"{ns}:*"):
         r.delete(key)
     r.close()
+
+
+@pytest.fixture(scope="session")
+def demo_runtime(tmp_path_factory):
+    """A console runtime on an embedded Redis with the demo city's feeds polled once.
+
+    Pages' callbacks can be called as plain functions against it (`rt.queries`, …).
+    """
+    from dashboard.runtime import Runtime
+    from dashboard.settings import DemoSettings, StoreSettings, load_settings, with_changes
+    from feeds.poller import Poller
+
+    base = load_settings(None, env={})
+    settings = with_changes(base, store=StoreSettings(data_dir=str(tmp_path_factory.mktemp("demo-rt"))),
+                            demo=DemoSettings(history_days=7))
+    rt = Runtime.start(settings, poll=False)
+    rt.poller = Poller(settings, rt.store, rt.feeds)
+    for feed in rt.feeds:
+        rt.poller.run_feed(feed, force=True)
+    yield rt
+    rt.close()

@@ -63,3 +63,11 @@ def test_sto006_areas_version_bumps_only_on_change(store):
     assert store.put_areas({"rows": [1]}) == v1
     assert store.put_areas({"rows": [2]}) == v1 + 1
     assert store.areas() == (v1 + 1, {"rows": [2]})
+
+
+def test_sto007_stamps_with_offsets_order_by_instant(store):
+    ds = store.tickets
+    ds.upsert([rec("A", "2026-11-20T09:00:00+08:00", "registered")])      # 01:00 UTC
+    assert ds.upsert([rec("A", "2026-11-20T00:30:00Z", "closed")]).stale == 1   # earlier instant
+    assert ds.upsert([rec("A", "2026-11-20T01:00:00Z", "closed")]).unchanged == 1  # same instant
+    assert ds.upsert([rec("A", "2026-11-20T09:00:01+08:00", "closed")]).updated == 1

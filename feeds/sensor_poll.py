@@ -1,0 +1,325 @@
+"""Sensor and responder feeds for the poller: registry and readings in, alarms out.
+
+Adapters registered in `feeds.registry` for (sensors, json | fiware | sensorthings) and
+(responders, json). One poll of a sensor feed:
+1. the sensor registry (`[feeds.sensor] registry_url`, canonical sensor fields), re-read
+   every `REGISTRY_EVERY_S`, positions converted to WGS-84 → dataset "sensors";
+2. readings (and FIWARE Alert/Anomaly alarms) since the cursor (the latest `observed_at`
+   seen, sent as `updated_since_param`, or Orion's `q=dateObserved>…` for FIWARE) →
+   dataset "readings" (one record per sensor and kind: the latest value and the last
+   `RECENT` values);
+3. the alarm engine (`feeds.alarm_engine`) on the store's active alarms: raised,
+   escalated, cleared and offline alarms → dataset "alarms".
+Every record carries `updated_at` (ISO UTC, seconds) strictly newer than the stored one.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import datetime, timedelta, timezone
+from urllib.parse import urljoin
+
+import pandas as pd
+
+from feeds import fiware, sensors_json, sensorthings
+from feeds import sensor_records as sr
+from feeds.alarm_engine import apply_feed_alarms, apply_readings, offline_alarms
+from feeds.base import Batch, FeedError, PollContext, fetch
+from feeds.records import Reject
+from feeds.sensor_settings import SensorFeedSettings
+
+REGISTRY_EVERY_S = 600
+OFFLINE_EVERY_S = 30
+RECENT = 30
+TEAM_STATUS = ("free", "en_route", "on_site", "off_duty")
+SENSOR_FIELDS = ("sensor_id", "network", "kind", "lat", "lon", "grid_code", "facility", "offline_after_s")
+_cache: dict[int, tuple[int, dict]] = {}   # id(store) → (sensors version, registry by id)
+
+
+# ---- small helpers ----------------------------------------------------------------------------
+def stamp(at: datetime) -> str:
+    return at.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def next_stamp(old: str | None, at: datetime) -> str:
+    """`at` as a stamp, or one second after `old` when `at` is not strictly newer."""
+    s = stamp(at)
+    if old and s <= old:
+        s = stamp(datetime.strptime(old, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc) + timedelta(seconds=1))
+    return s
+
+
+def _t(iso: str) -> datetime:
+    return datetime.fromisoformat(iso.replace("Z", "+00:00"))
+
+
+def feed_settings(feed) -> SensorFeedSettings:
+    """The feed's sensor options; `coords` and `mapping` of the [[feeds]] entry apply too."""
+    s: SensorFeedSettings = getattr(feed, "sensor", None) or SensorFeedSettings()
+    coords = getattr(feed, "coords", "wgs84")
+    if coords != "wgs84" and s.coord_system not in ("wgs84", coords):
+        raise FeedError(f"feed {feed.name}: coords {coords!r} and sensor.coord_system {s.coord_system!r} disagree")
+    if coords != "wgs84":
+        s = dataclasses.replace(s, coord_system=coords)
+    mapping = getattr(feed, "mapping", None) or {}
+    if mapping:   # source field → canonical field, on top of the JSON field paths
+        fields = {**s.json.fields, **{canon: src for src, canon in mapping.items()}}
+        s = dataclasses.replace(s, json=dataclasses.replace(s.json, fields=fields))
+    return s
+
+
+def _rejects(items: list[dict]) -> list[Reject]:
+    return [Reject(int(r["index"]), r["reason"], r["excerpt"]) for r in items]
+
+
+def _store(ctx: PollContext):
+    store = ctx.extra.get("store")
+    if store is None:
+        raise FeedError("the sensor feeds need the store (feeds.registry.extra_for)")
+    return store
+
+
+def registry_of(store) -> dict[str, dict]:
+    """The stored sensor registry by id, cached per dataset version."""
+    ds = store.dataset("sensors")
+    v = ds.version()
+    hit = _cache.get(id(store))
+    if hit is None or hit[0] != v:
+        v, records = ds.all()
+        hit = _cache[id(store)] = (v, {r["sensor_id"]: r for r in records})
+    return hit[1]
+
+
+# ---- the registry -------------------------------------------------------------------------------
+def parse_registry(doc: object, settings: SensorFeedSettings, now: datetime) -> tuple[list[dict], list[dict]]:
+    """Canonical sensor records (positions → WGS-84) and rejects, from a registry document."""
+    items = doc.get("sensors") if isinstance(doc, dict) else doc
+    if not isinstance(items, list):
+        raise sr.FeedFormatError("a sensor registry must be a list or {\"sensors\": [...]}")
+    records, rejects = [], []
+    for i, item in enumerate(items):
+        try:
+            if not isinstance(item, dict) or not str(item.get("sensor_id") or "").strip():
+                raise sr.Rejected("sensor_id is missing")
+            net = sr.network_of(item.get("network"), None, settings)
+            lon, lat = sr.position(item.get("lon"), item.get("lat"), settings)
+            limit = item.get("offline_after_s")
+            rec = {k: item.get(k) for k in SENSOR_FIELDS}
+            rec.update(sensor_id=str(item["sensor_id"]), network=net, lon=lon, lat=lat,
+                       offline_after_s=None if limit in (None, "") else sr.number(limit, "offline_after_s"),
+                       updated_at=item.get("updated_at") or stamp(now))
+            records.append(rec)
+        except sr.Rejected as exc:
+            rejects.append(sr.reject(i, str(exc), item))
+    return records, rejects
+
+
+def _registry_batch(ctx: PollContext, settings: SensorFeedSettings) -> Batch | None:
+    if not settings.registry_url:
+        return None
+    last = ctx.state.get("registry_at")
+    if last and (ctx.now - _t(last)).total_seconds() < REGISTRY_EVERY_S:
+        return None
+    url = urljoin(ctx.feed.url or "", settings.registry_url)
+    try:
+        records, rejects = parse_registry(sr.load_json(fetch(ctx, url)), settings, ctx.now)
+    except sr.FeedFormatError as exc:
+        raise FeedError(f"sensor registry {url}: {exc}") from None
+    ctx.state["registry_at"] = ctx.now.isoformat()
+    return Batch("sensors", records, _rejects(rejects), len(records) + len(rejects))
+
+
+# ---- readings → readings dataset and alarms ----------------------------------------------------
+def _readings_batch(store, readings: list[dict], now: datetime) -> list[dict]:
+    latest: dict[str, dict] = {}
+    for r in sorted(readings, key=lambda r: _t(r["observed_at"])):
+        latest.setdefault(f"{r['sensor_id']}/{r['kind']}", []).append(r)
+    keys = list(latest)
+    old = dict(zip(keys, store.dataset("readings").get(keys)))
+    out = []
+    for key, rs in latest.items():
+        prev = old.get(key) or {}
+        recent = (prev.get("recent") or []) + [[r["observed_at"], r["value"]] for r in rs]
+        last = rs[-1]
+        out.append(dict(last, key=key, recent=recent[-RECENT:],
+                        updated_at=next_stamp(prev.get("updated_at"), _t(last["observed_at"]))))
+    return out
+
+
+def _active(store) -> dict[str, dict]:
+    _, records = store.dataset("alarms").all()
+    return {a["alarm_id"]: a for a in records if a.get("status") != "resolved"}
+
+
+def _alarms(ctx: PollContext, store, settings: SensorFeedSettings, readings: list[dict],
+            feed_alarms: list[dict], registry: dict[str, dict]) -> list[dict]:
+    rules = ctx.extra["settings"].alarms
+    active = _active(store)
+    stored = {k: a.get("updated_at") for k, a in active.items()}
+    changed: dict[str, dict] = {}
+
+    def merge(new: list[dict]) -> None:
+        for a in new:
+            changed[a["alarm_id"]] = a
+            if a.get("status") == "resolved":
+                active.pop(a["alarm_id"], None)
+            else:
+                active[a["alarm_id"]] = a
+
+    merge(apply_readings(active.values(), readings, registry, rules, settings.clear_on_normal))
+    merge(apply_feed_alarms(active.values(), feed_alarms, registry))
+    last_seen = ctx.state.setdefault("last_seen", {})
+    for r in readings:
+        if r["observed_at"] > last_seen.get(r["sensor_id"], ""):
+            last_seen[r["sensor_id"]] = r["observed_at"]
+    checked = ctx.state.get("offline_at")
+    if not checked or (ctx.now - _t(checked)).total_seconds() >= OFFLINE_EVERY_S:
+        ctx.state["offline_at"] = ctx.now.isoformat()
+        since = ctx.state.setdefault("listening_since", ctx.now.isoformat())
+        mine = [s for s in registry.values() if s.get("feed") == ctx.feed.name] or \
+            [registry[i] for i in last_seen if i in registry]
+        if mine:
+            df = pd.DataFrame.from_records(mine)
+            seen = {sid: last_seen.get(sid, since) for sid in df["sensor_id"]}
+            merge(offline_alarms(active.values(), df, seen, ctx.now, rules))
+    for a in changed.values():
+        a["updated_at"] = next_stamp(stored.get(a["alarm_id"]) or a.get("updated_at"), ctx.now)
+    return list(changed.values())
+
+
+def _finish(ctx: PollContext, settings: SensorFeedSettings, records: list[dict], rejects: list[dict],
+            reg_batch: Batch | None) -> list[Batch]:
+    store = _store(ctx)
+    registry = dict(registry_of(store))
+    if reg_batch:
+        registry.update({r["sensor_id"]: dict(r, feed=ctx.feed.name) for r in reg_batch.records})
+    readings = [r for r in records if "observed_at" in r]
+    feed_alarms = [r for r in records if "alarm_id" in r]
+    if readings:
+        ctx.state["cursor"] = max((r["observed_at"] for r in readings), key=_t)
+    batches = [reg_batch] if reg_batch else []
+    batches.append(Batch("readings", _readings_batch(store, readings, ctx.now), _rejects(rejects),
+                         len(records) + len(rejects)))
+    batches.append(Batch("alarms", _alarms(ctx, store, settings, readings, feed_alarms, registry), [], 0))
+    return batches
+
+
+def _lookup(ctx: PollContext, reg_batch: Batch | None) -> dict[str, dict]:
+    registry = registry_of(_store(ctx))
+    if reg_batch:
+        registry = {**registry, **{r["sensor_id"]: r for r in reg_batch.records}}
+    return registry
+
+
+# ---- the adapters ------------------------------------------------------------------------------
+def poll_json(ctx: PollContext) -> list[Batch]:
+    """A utility's own JSON readings (mapped by `[feeds.sensor.json]`)."""
+    settings = feed_settings(ctx.feed)
+    reg = _registry_batch(ctx, settings)
+    params = {}
+    if ctx.feed.updated_since_param and ctx.state.get("cursor"):
+        params[ctx.feed.updated_since_param] = ctx.state["cursor"]
+    try:
+        records, rejects = sensors_json.parse_readings(fetch(ctx, ctx.feed.url, params), settings,
+                                                       ctx.extra["settings"].alarms, _lookup(ctx, reg))
+    except sr.FeedFormatError as exc:
+        raise FeedError(str(exc)) from None
+    return _finish(ctx, settings, records, rejects, reg)
+
+
+def poll_fiware(ctx: PollContext, page_size: int = 1000, page_cap: int = 20) -> list[Batch]:
+    """NGSI entities (DeviceMeasurement, Alert, Anomaly) from an Orion-style `/v2/entities` URL."""
+    settings = feed_settings(ctx.feed)
+    reg = _registry_batch(ctx, settings)
+    rules, lookup = ctx.extra["settings"].alarms, _lookup(ctx, reg)
+    params: dict = {"limit": page_size}
+    if ctx.state.get("cursor"):
+        params[ctx.feed.updated_since_param or "q"] = (
+            ctx.state["cursor"] if ctx.feed.updated_since_param else f"dateObserved>{ctx.state['cursor']}")
+    records, rejects = [], []
+    for page in range(page_cap):
+        params["offset"] = page * page_size
+        data = fetch(ctx, ctx.feed.url, params)
+        try:
+            n = len(fiware.entities_of(sr.load_json(data)))
+            recs, rejs = fiware.parse_entities(data, settings, rules, lookup, now=ctx.now)
+        except sr.FeedFormatError as exc:
+            raise FeedError(str(exc)) from None
+        base = len(records) + len(rejects)
+        records += recs
+        rejects += [dict(r, index=r["index"] + base) for r in rejs]
+        if n < page_size:
+            break
+    return _finish(ctx, settings, records, rejects, reg)
+
+
+def poll_sensorthings(ctx: PollContext) -> list[Batch]:
+    """Observations of each configured Datastream, following `@iot.nextLink` from the cursor."""
+    settings = feed_settings(ctx.feed)
+    cfg = settings.sensorthings
+    if not cfg.base_url and ctx.feed.url:
+        settings = dataclasses.replace(settings, sensorthings=dataclasses.replace(cfg, base_url=ctx.feed.url))
+    reg = _registry_batch(ctx, settings)
+    rules, lookup = ctx.extra["settings"].alarms, _lookup(ctx, reg)
+    links = ctx.state.setdefault("next_links", {})
+    records, rejects = [], []
+    for ds in settings.sensorthings.datastreams:
+        url = links.get(ds.id)
+        if url is None and ctx.state.get("cursor"):
+            url = sensorthings.observations_url(settings.sensorthings.base_url, ds.id) + \
+                f"&$filter=phenomenonTime%20gt%20{ctx.state['cursor'].replace('+00:00', 'Z')}"
+        try:
+            page = sensorthings.fetch_observations(ds, settings, rules, lookup, url=url, session=ctx.session)
+        except sr.FeedFormatError as exc:
+            raise FeedError(f"Datastream {ds.id}: {exc}") from None
+        except Exception as exc:  # noqa: BLE001 - requests' errors: the feed failed as a whole
+            raise FeedError(f"Datastream {ds.id}: {exc}") from None
+        if page.next_link:
+            links[ds.id] = page.next_link
+        else:
+            links.pop(ds.id, None)
+        base = len(records) + len(rejects)
+        records += page.records
+        rejects += [dict(r, index=r["index"] + base) for r in page.rejects]
+    return _finish(ctx, settings, records, rejects, reg)
+
+
+def parse_teams(doc: object, settings: SensorFeedSettings, now: datetime,
+                mapping: dict[str, str] | None = None) -> tuple[list[dict], list[dict]]:
+    """Response teams (`team_id, name, network, lat, lon, status`) and rejects."""
+    items = doc.get("teams", doc.get("items")) if isinstance(doc, dict) else doc
+    if not isinstance(items, list):
+        raise sr.FeedFormatError("a responders document must be a list or {\"teams\": [...]}")
+    records, rejects = [], []
+    for i, raw in enumerate(items):
+        try:
+            if not isinstance(raw, dict):
+                raise sr.Rejected(f"item is not an object: {type(raw).__name__}")
+            item = {**raw, **{canon: raw[src] for src, canon in (mapping or {}).items() if src in raw}}
+            if not str(item.get("team_id") or "").strip():
+                raise sr.Rejected("team_id is missing")
+            if item.get("status") not in TEAM_STATUS:
+                raise sr.Rejected(f"status {item.get('status')!r} is not one of {', '.join(TEAM_STATUS)}")
+            lon, lat = sr.position(item.get("lon"), item.get("lat"), settings)
+            seen = sr.instant(item["updated_at"], settings, "updated_at") if item.get("updated_at") else now.isoformat()
+            records.append({"team_id": str(item["team_id"]), "name": item.get("name") or str(item["team_id"]),
+                            "network": item.get("network"), "status": item["status"], "job": item.get("job"),
+                            "lon": lon, "lat": lat, "seen_at": seen, "updated_at": stamp(_t(seen))})
+        except sr.Rejected as exc:
+            rejects.append(sr.reject(i, str(exc), raw))
+    return records, rejects
+
+
+def poll_responders(ctx: PollContext) -> list[Batch]:
+    """The responders feed: where each response team is and whether it is free."""
+    settings = feed_settings(ctx.feed)
+    try:
+        records, rejects = parse_teams(sr.load_json(fetch(ctx, ctx.feed.url)), settings, ctx.now,
+                                       getattr(ctx.feed, "mapping", None))
+    except sr.FeedFormatError as exc:
+        raise FeedError(str(exc)) from None
+    return [Batch("responders", records, _rejects(rejects), len(records) + len(rejects))]
+
+
+ADAPTERS = {("sensors", "json"): poll_json, ("sensors", "fiware"): poll_fiware,
+            ("sensors", "sensorthings"): poll_sensorthings, ("responders", "json"): poll_responders}
