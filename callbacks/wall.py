@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from dash import ALL, Input, Output, Patch, State
+from dash import ALL, Input, Output, Patch, State, html
 
 from layouts import ids
 from layouts import wall as view
 from layouts.components import feed_chips, feed_state, fmt_count, fmt_rate
-from layouts.i18n import t
+from layouts.i18n import kind_text, t
 
 STATE_RANK = {"ok": 0, "failing": 1, "stale": 2, "never": 3, "dead": 3}
 
@@ -56,6 +56,80 @@ def register(app, rt) -> None:
         Output(ids.WALL_TREND, "figure"), Output(ids.WALL_NOTICE, "children"),
         Input(ids.TICK, "n_intervals"), Input(ids.WALL_TREND, "id"), State(ids.LANG, "data"),
     )(lambda n, _id, lang: update(n, lang, rt, current_viewer(rt.settings.access)))
+    register_alarms(app, rt)
+
+
+# ---- the alarm part: network × level, the flash, emergency mode (平战转换) -------------------
+def alarm_part(lang: str | None, rt, viewer, now: datetime | None = None) -> tuple:
+    """(the network × level table and, for emergency mode, the serious alarms listed;
+    the active level I/II alarms the browser compares with those it has seen, to flash)."""
+    from dashboard import alarm_views
+    from metrics.alarm_rules import LEVEL_NAMES, LEVELS
+
+    lang = lang or "zh"
+    now = now or datetime.now(timezone.utc)
+    counts = alarm_views.counts(rt, viewer)
+    head = html.Tr([html.Th("")] + [html.Th(LEVEL_NAMES[lv]) for lv in LEVELS] + [html.Th(t("alarms.net.all", lang))])
+    body = [html.Tr([html.Td(t(f"alarms.net.{net}", lang), className="net")]
+                    + [html.Td(str(c), className=f"lv{lv}" if c else "zero") for lv, c in row.items()]
+                    + [html.Td(str(sum(row.values())), className="total")]) for net, row in counts.items()]
+    rows = alarm_views.active_list(rt, viewer, now)
+    serious = [{"alarm_id": r["alarm_id"], "level": r["level"], "network": t(f"alarms.net.{r['network']}", lang),
+                "kind": kind_text(r["kind"], lang), "sensor": r["sensor_id"]} for r in rows if r["level"] <= 2]
+    listed = html.Ul(className="wall-alarm-list", children=[
+        html.Li(className=f"lv{r['level']}" + (" over" if r["overdue"] else ""), children=[
+            html.Span(LEVEL_NAMES[r["level"]], className=f"badge lv{r['level']}"),
+            html.Span(f"{t('alarms.net.' + r['network'], lang)} · {kind_text(r['kind'], lang)} · {r['sensor_id']}"),
+            html.Span(t("alarms.clock.done", lang) if r["acknowledged"] else
+                      f"{int(r['elapsed_s'] // 60)}′ / {int(r['limit_s'] // 60)}′", className="clock"),
+        ]) for r in rows[:12]])
+    table = html.Table([html.Thead(head), html.Tbody(body)], className="wall-alarm-table")
+    return [table, listed], serious
+
+
+_FLASH_SHOW_JS = """
+function (data, lang) {
+  if (!data || !data.alarm) { return window.dash_clientside.no_update; }
+  var a = data.alarm, roman = {1: "Ⅰ", 2: "Ⅱ"}[a.level] || a.level;
+  var word = lang === "en" ? "New alarm" : "新报警";
+  setTimeout(function () {
+    window.dash_clientside.set_props("%s", {className: "wall-flash"});
+  }, 30000);
+  return ["wall-flash show",
+          {props: {className: "flash-text", children: word + " · " + roman + " · " + a.network + " · " + a.kind + " · " + a.sensor},
+           type: "Div", namespace: "dash_html_components"}];
+}
+""" % ids.WALL_FLASH
+
+_MODE_JS = """
+function (n_mode, n_sound, mode, sound) {
+  var tr = window.dash_clientside.callback_context.triggered || [];
+  var trig = (tr.length && tr[0] && tr[0].prop_id) || "";
+  if (trig.indexOf("%s") === 0) { mode = mode === "emergency" ? "normal" : "emergency"; }
+  if (trig.indexOf("%s") === 0) { sound = !sound; }
+  return [mode, sound, mode === "emergency" ? "wall emergency" : "wall",
+          "wall-switch" + (mode === "emergency" ? " on" : ""), "wall-switch" + (sound ? " on" : "")];
+}
+""" % (ids.WALL_EMERGENCY, ids.WALL_SOUND_BUTTON)
+
+
+def register_alarms(app, rt) -> None:
+    from dashboard.access import current_viewer
+
+    app.callback(Output(ids.WALL_ALARMS, "children"), Output(ids.WALL_SERIOUS, "data"),
+                 Input(ids.WALL_ALARM_TICK, "n_intervals"), State(ids.LANG, "data"))(
+        lambda n, lang: alarm_part(lang, rt, current_viewer(rt.settings.access)))
+    app.clientside_callback(
+        "function (serious, seen, sound) { return window.cityops.wallAlarms.flash(serious, seen, sound); }",
+        Output(ids.WALL_ALARM_SEEN, "data"), Output(ids.WALL_FLASH_DATA, "data"),
+        Input(ids.WALL_SERIOUS, "data"), State(ids.WALL_ALARM_SEEN, "data"), State(ids.WALL_SOUND, "data"))
+    app.clientside_callback(_FLASH_SHOW_JS, Output(ids.WALL_FLASH, "className"), Output(ids.WALL_FLASH, "children"),
+                            Input(ids.WALL_FLASH_DATA, "data"), State(ids.LANG, "data"))
+    app.clientside_callback(_MODE_JS, Output(ids.WALL_MODE, "data"), Output(ids.WALL_SOUND, "data"),
+                            Output(ids.WALL_ROOT, "className"), Output(ids.WALL_EMERGENCY, "className"),
+                            Output(ids.WALL_SOUND_BUTTON, "className"),
+                            Input(ids.WALL_EMERGENCY, "n_clicks"), Input(ids.WALL_SOUND_BUTTON, "n_clicks"),
+                            State(ids.WALL_MODE, "data"), State(ids.WALL_SOUND, "data"))
 
 
 def page(lang: str, rt):

@@ -9,15 +9,20 @@ from dash import Dash, dcc, html
 from flask import Response, jsonify, request
 from flask_caching import Cache
 
+from callbacks import alarms as alarms_cb
 from callbacks import frame as frame_cb
 from callbacks import health as health_cb
+from callbacks import industry as industry_cb
+from callbacks import overdue as overdue_cb
+from callbacks import tickets as tickets_cb
 from callbacks import wall as wall_cb
 from layouts.frame import frame
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
 
 # page path → its callbacks module (each has page(lang, rt) and register(app, rt))
-PAGE_MODULES = {"/": wall_cb, "/health": health_cb}
+PAGE_MODULES = {"/": wall_cb, "/health": health_cb, "/industry": industry_cb, "/tickets": tickets_cb, "/overdue": overdue_cb,
+                "/alarms": alarms_cb}
 
 
 def create_app(rt) -> Dash:
@@ -41,6 +46,7 @@ def create_app(rt) -> Dash:
 
 def _routes(app: Dash, rt) -> None:
     server = app.server
+    alarms_cb.register_routes(server, rt)
 
     @server.get("/api/areas.geojson")
     def areas_geojson():

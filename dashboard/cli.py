@@ -45,42 +45,39 @@ def _run(args) -> int:
     return 0
 
 
-def _poll(args) -> int:
-    from dashboard.runtime import Runtime, install_signal_handlers
-    from dashboard.server import settings_or_exit, setup_logging
+def _until_interrupted(message: str, stop) -> int:
+    """Print `message`, wait for Ctrl-C or SIGTERM, then call `stop()`."""
+    from dashboard.runtime import install_signal_handlers
 
-    setup_logging()
     install_signal_handlers()
-    rt = Runtime.start(settings_or_exit(args.config), poll=True)
-    print(f"cityops: poller {rt.poller.owner} running — Ctrl-C stops", flush=True)
+    print(message, flush=True)
     try:
         while True:
             time.sleep(1)
     except KeyboardInterrupt:
         pass
     finally:
-        rt.close()
+        stop()
     return 0
 
 
+def _poll(args) -> int:
+    from dashboard.runtime import Runtime
+    from dashboard.server import settings_or_exit, setup_logging
+
+    setup_logging()
+    rt = Runtime.start(settings_or_exit(args.config), poll=True)
+    return _until_interrupted(f"cityops: poller {rt.poller.owner} running — Ctrl-C stops", rt.close)
+
+
 def _simulate(args) -> int:
-    from dashboard.runtime import install_signal_handlers
     from dashboard.server import settings_or_exit
     from feeds.simulator import start_simulator
 
     s = settings_or_exit(args.config)
-    install_signal_handlers()
-    sim, _url = start_simulator(seed=s.demo.seed, history_days=s.demo.history_days, speed=s.demo.speed,
-                                port=args.port)
-    print(f"cityops: demo upstream on {sim.base_url} — Ctrl-C stops", flush=True)
-    try:
-        while True:
-            time.sleep(1)
-    except KeyboardInterrupt:
-        pass
-    finally:
-        sim.stop()
-    return 0
+    sim, url = start_simulator(seed=s.demo.seed, history_days=s.demo.history_days, speed=s.demo.speed,
+                               port=args.port)
+    return _until_interrupted(f"cityops: demo upstream on {url} — Ctrl-C stops", sim.stop)
 
 
 def _settings(args) -> int:

@@ -64,6 +64,7 @@ class Runtime:
                  redis_url: str, simulator=None, poller: Poller | None = None, feeds=()):
         self.settings, self.store, self.embedded, self.redis_url = settings, store, embedded, redis_url
         self.simulator, self.poller, self.feeds = simulator, poller, list(feeds)
+        self.sensor_simulator = None   # the demo sensor platform (alarms), see _start_sensor_simulator
         self.queries = Queries(store, settings)
         self._closed = False
 
@@ -81,6 +82,8 @@ class Runtime:
             if settings.demo_mode:
                 rt.simulator = _start_simulator(settings)
                 feeds += demo_feeds(rt.simulator.base_url)
+                rt.sensor_simulator = _start_sensor_simulator(settings, rt.store)
+                feeds += sensor_demo_feeds(rt.sensor_simulator.base_url)
                 feeds.append(demo_industry_feed(settings))
             rt.feeds = feeds
             if poll:
@@ -108,6 +111,8 @@ class Runtime:
     def _stop_simulator(self) -> None:
         if self.simulator:
             self.simulator.stop()
+        if self.sensor_simulator:
+            self.sensor_simulator.stop()
 
     def _stop_redis(self) -> None:
         try:
@@ -125,6 +130,30 @@ def _start_simulator(settings: Settings):
     return server
 
 
+# ---- the demo sensor platform (issue 4: the alarm map) ------------------------------------
+def sensor_demo_feeds(base_url: str) -> list[FeedSettings]:
+    """The demo sensor, FIWARE and responders feeds, validated like [[feeds]] entries."""
+    from dashboard.config_schema import build
+    from feeds.sim_sensors_http import demo_feed_specs
+
+    return [build(FeedSettings, spec, f"feeds.{spec['name']}") for spec in demo_feed_specs(base_url)]
+
+
+def _start_sensor_simulator(settings: Settings, store: Store):
+    """Start the simulated sensor platform; on an empty store, write a few days of past alarms."""
+    from feeds.sim_alarm_history import history_alarms
+    from feeds.sim_sensors_http import start_sensor_simulator
+    from feeds.simulator import accelerated_clock, system_clock
+
+    clock = system_clock if settings.demo.speed == 1 else \
+        accelerated_clock(system_clock(), settings.demo.speed, real=system_clock)
+    server, _url = start_sensor_simulator(seed=settings.demo.seed, clock=clock)
+    if store.dataset("alarms").count() == 0:
+        store.dataset("alarms").upsert(history_alarms(server.sensors, clock(), days=5, seed=settings.demo.seed,
+                                                      rules=settings.alarms))
+    return server
+
+
 def install_signal_handlers() -> None:
     """SIGTERM behaves like Ctrl-C, so `finally` blocks run and nothing is left behind."""
     if threading.current_thread() is not threading.main_thread():
@@ -133,6 +162,8 @@ def install_signal_handlers() -> None:
     def _raise(signum, frame):
         raise KeyboardInterrupt(f"signal {signum}")
     signal.signal(signal.SIGTERM, _raise)
+    # a shell starts background jobs with SIGINT ignored; Ctrl-C must always stop us
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 __all__ = ["Runtime", "demo_feeds", "install_signal_handlers", "replace"]

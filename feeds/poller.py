@@ -67,6 +67,9 @@ class Poller:
             return None
         try:
             return self._run_feed(feed, force)
+        except Exception as exc:  # noqa: BLE001 - the store itself failed (e.g. shutting down)
+            log.warning("feed %s: could not record its run: %s", feed.name, exc)
+            return None
         finally:
             lock.release()
 

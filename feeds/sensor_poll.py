@@ -180,7 +180,9 @@ def _alarms(ctx: PollContext, store, settings: SensorFeedSettings, readings: lis
             [registry[i] for i in last_seen if i in registry]
         if mine:
             df = pd.DataFrame.from_records(mine)
-            seen = {sid: last_seen.get(sid, since) for sid in df["sensor_id"]}
+            # Timestamps, not strings: pandas 3 will not parse ISO texts of mixed precision in one go
+            seen = pd.Series({sid: pd.Timestamp(_t(last_seen.get(sid, since))) for sid in df["sensor_id"]},
+                             dtype="datetime64[ns, UTC]")
             merge(offline_alarms(active.values(), df, seen, ctx.now, rules))
     for a in changed.values():
         a["updated_at"] = next_stamp(stored.get(a["alarm_id"]) or a.get("updated_at"), ctx.now)

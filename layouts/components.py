@@ -42,3 +42,16 @@ def fmt_rate(x) -> str:
 
 def fmt_count(x) -> str:
     return "—" if x is None else f"{int(x):,}"
+
+
+# dash-ag-grid (Theming API) in the console's dark colours, for every page's grids
+GRID_THEME = {"function": "themeQuartz.withParams({browserColorScheme: 'dark', backgroundColor: '#0d1628', "
+                          "foregroundColor: '#e8eef9', headerBackgroundColor: '#12203a', "
+                          "oddRowBackgroundColor: '#0f1a30', borderColor: '#1c2b4a', accentColor: '#3ba7ff', "
+                          "fontSize: 15, headerFontSize: 15, "
+                          "fontFamily: 'Noto Sans CJK SC, Noto Sans SC, PingFang SC, Microsoft YaHei, sans-serif'})"}
+
+
+def grid_options(**extra) -> dict:
+    """dashGridOptions shared by the pages' grids: the dark theme, tooltips, no animation."""
+    return {"theme": GRID_THEME, "tooltipShowDelay": 300, "animateRows": False, **extra}

@@ -35,6 +35,9 @@ HEALTH_PLACEMENT = "health-placement"
 HEALTH_AREAS = "health-areas"
 
 # the industry page (亩均效益)
+IND_URL = "ind-url"                  # the page's own dcc.Location (the frame's fires before the page exists)
+IND_TICK = "ind-tick"                # the page's own refresh interval
+IND_FEEDS = "ind-feeds"              # the industry feeds' data age
 IND_VERSION = "ind-version"          # dcc.Store: enterprises data version, bumps on new data
 IND_PERIOD = "ind-period"
 IND_STREET = "ind-street"
@@ -59,3 +62,87 @@ IND_EXPORT_XLSX = "ind-export-xlsx"
 IND_DOWNLOAD = "ind-download"
 IND_DETAIL = "ind-detail"
 IND_BOARD = "ind-board"
+
+
+# /tickets (leaders' drill-down)
+TK_ROOT = "tk-root"
+TK_URL = "tk-url"                    # the page's own location: node, window, metric in ?search
+TK_WINDOW = "tk-window"              # preset radio
+TK_DATES = "tk-dates"                # custom window date range
+TK_METRIC = "tk-metric"              # the metric colouring the map
+TK_FORMULA = "tk-formula"
+TK_CRUMBS = "tk-crumbs"
+TK_INFO = "tk-info"                  # window and as-of line
+TK_NOTICE = "tk-notice"
+TK_MAP = "tk-map"
+TK_AREAS = "tk-areas"
+TK_LEGEND = "tk-legend"
+TK_TABLE = "tk-table"
+TK_TREND = "tk-trend"
+TK_CATEGORIES = "tk-categories"
+TK_DEPARTMENTS = "tk-departments"
+TK_ASOF = "tk-asof"                  # store: the instant and window the numbers are for
+TK_MEMBERS = "tk-members"            # the panel listing the tickets behind a number
+TK_MEMBERS_TITLE = "tk-members-title"
+TK_MEMBERS_PART = "tk-members-part"
+TK_MEMBERS_GRID = "tk-members-grid"
+TK_MEMBERS_NOTE = "tk-members-note"
+TK_MEMBERS_CLOSE = "tk-members-close"
+TK_MEMBERS_QUERY = "tk-members-query"  # store: which number is open
+
+# /overdue (department heads' board)
+OD_ROOT = "od-root"
+OD_DEPT = "od-dept"
+OD_AREA = "od-area"
+OD_STATE = "od-state"
+OD_SEARCH = "od-search"
+OD_GRID = "od-grid"
+OD_CSV = "od-csv"
+OD_XLSX = "od-xlsx"
+OD_DOWNLOAD = "od-download"
+OD_SUMMARY = "od-summary"
+OD_NOTICE = "od-notice"
+OD_KEY = "od-key"                    # store: what the rows on screen were built from
+
+
+def tk_crumb(code: str) -> dict:
+    """A breadcrumb link of /tickets (one per level above the current node)."""
+    return {"type": "tk-crumb", "code": code}
+
+
+# the alarm map (/alarms)
+ALARM_MAP = "alarm-map"
+ALARM_AREAS = "alarm-areas"
+ALARM_MARKERS = "alarm-markers"
+ALARM_TEAMS = "alarm-teams"
+ALARM_F_NETWORK = "alarm-f-network"
+ALARM_F_LEVEL = "alarm-f-level"
+ALARM_F_STATUS = "alarm-f-status"
+ALARM_GRID = "alarm-grid"
+ALARM_SELECTED = "alarm-selected"
+ALARM_DETAIL = "alarm-detail"
+ALARM_ACK = "alarm-ack"
+ALARM_FIXED = "alarm-fixed"
+ALARM_FALSE = "alarm-false"
+ALARM_MESSAGE = "alarm-message"
+ALARM_KPIS = "alarm-kpis"
+ALARM_DONE = "alarm-done"             # bumps after an action, so the list refreshes at once
+
+
+def alarm_sensors(network: str) -> dict:
+    """One clustered sensor layer per network (shown or hidden by the network filter)."""
+    return {"type": "alarm-sensors", "network": network}
+
+
+# the wall's alarm part
+WALL_ALARMS = "wall-alarms"
+WALL_ALARM_TICK = "wall-alarm-tick"
+WALL_ALARM_SEEN = "wall-alarm-seen"
+WALL_FLASH = "wall-flash"
+WALL_EMERGENCY = "wall-emergency"
+WALL_MODE = "wall-mode"
+WALL_SOUND = "wall-sound"
+WALL_ROOT = "wall-root"
+WALL_SOUND_BUTTON = "wall-sound-button"
+WALL_FLASH_DATA = "wall-flash-data"
+WALL_SERIOUS = "wall-serious"

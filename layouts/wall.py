@@ -81,8 +81,33 @@ def trend_figure(lang: str) -> go.Figure:
     return fig
 
 
+def alarm_panel(lang: str) -> html.Section:
+    """Active network alarms (network × level) and, in emergency mode, the serious ones listed.
+
+    Refreshed by its own 2-second interval (`callbacks/wall.py` alarm part); a new level I/II
+    alarm flashes the whole wall (`WALL_FLASH`), with a beep only when sound is switched on.
+    """
+    return html.Section(className="panel panel-alarms", children=[
+        dcc.Interval(id=ids.WALL_ALARM_TICK, interval=2000),
+        dcc.Store(id=ids.WALL_ALARM_SEEN),
+        dcc.Store(id=ids.WALL_SERIOUS),
+        dcc.Store(id=ids.WALL_FLASH_DATA),
+        dcc.Store(id=ids.WALL_MODE, storage_type="local", data="normal"),
+        dcc.Store(id=ids.WALL_SOUND, storage_type="local", data=False),
+        html.Div(className="panel-head", children=[
+            html.H2(t("wall.alarms", lang)),
+            html.Div(className="wall-tools", children=[
+                html.Button(t("wall.sound", lang), id=ids.WALL_SOUND_BUTTON, n_clicks=0, className="wall-switch"),
+                html.Button(t("wall.emergency", lang), id=ids.WALL_EMERGENCY, n_clicks=0, className="wall-switch"),
+            ]),
+        ]),
+        html.Div(id=ids.WALL_ALARMS, className="wall-alarms"),
+    ])
+
+
 def layout(lang: str, geojson_url: str, bounds, tile_url: str = "", attribution: str = "") -> html.Div:
-    return html.Div(className="wall", children=[
+    return html.Div(id=ids.WALL_ROOT, className="wall", children=[
+        html.Div(id=ids.WALL_FLASH, className="wall-flash"),
         html.Div(id=ids.WALL_FEEDS, className="feed-chips"),
         tiles(lang),
         html.Div(className="wall-main", children=[
@@ -96,6 +121,7 @@ def layout(lang: str, geojson_url: str, bounds, tile_url: str = "", attribution:
                 dcc.Graph(id=ids.WALL_TREND, figure=trend_figure(lang), config={"displayModeBar": False},
                           className="trend-graph", style={"height": "100%"}),
             ]),
+            alarm_panel(lang),
         ]),
         html.Div(id=ids.WALL_NOTICE, className="notice"),
     ])

@@ -1,0 +1,198 @@
+"""/alarms: refresh the list, markers, teams and numbers; select, acknowledge, resolve."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from zoneinfo import ZoneInfo
+
+import plotly.graph_objects as go
+from dash import ALL, Input, Output, State, callback_context, dcc, html, no_update
+
+from dashboard import alarm_actions as actions
+from dashboard import alarm_views as views
+from layouts import alarms as view
+from layouts import ids
+from layouts.i18n import age_text, kind_text, t
+from metrics.alarm_rules import LEVEL_NAMES, NETWORKS
+
+_FILTERS_JS = """
+function (nets, levels, status, hideout) {
+  var h = Object.assign({}, hideout || {}, {networks: nets || [], levels: levels || [], status: status || []});
+  var outs = dash_clientside.callback_context.outputs_list[1];
+  var urls = outs.map(function (o) {
+    return (nets || []).indexOf(o.id.network) >= 0 ? "%s?network=" + o.id.network : "%s?network=none";
+  });
+  return [h, urls];
+}
+""" % (view.SENSORS_URL, view.SENSORS_URL)
+
+
+def clock_text(elapsed_s: float, limit_s: float) -> str:
+    m, s = divmod(int(max(elapsed_s, 0)), 60)
+    return f"{m:02d}:{s:02d} / {int(limit_s // 60)}′"
+
+
+def grid_rows(rows: list[dict], lang: str) -> list[dict]:
+    out = []
+    for r in rows:
+        val = "—" if r["value"] is None else f"{r['value']:g}"
+        thr = "" if r["threshold"] is None else f" / {r['threshold']:g}"
+        out.append({"alarm_id": r["alarm_id"], "level": r["level"], "overdue": r["overdue"],
+                    "acknowledged": r["acknowledged"], "used": r["elapsed_s"] / r["limit_s"],
+                    "where": f"{t('alarms.net.' + r['network'], lang)} · {kind_text(r['kind'], lang)}",
+                    "sensor": r["sensor_id"], "reading": f"{val}{thr} {r['unit']}".strip(),
+                    "age": age_text(r["elapsed_s"], lang),
+                    "clock": t("alarms.clock.done", lang) if r["acknowledged"] else clock_text(r["elapsed_s"], r["limit_s"])})
+    return out
+
+
+def refresh(networks, levels, status, lang, rt, viewer, now: datetime | None = None) -> tuple:
+    """Grid rows (filtered), alarm markers (all active: the map filters in the browser), teams, KPIs."""
+    lang = lang or "zh"
+    now = now or datetime.now(timezone.utc)
+    rows = views.active_list(rt, viewer, now)
+    shown = [r for r in rows if r["network"] in (networks or []) and r["level"] in [int(v) for v in (levels or [])]
+             and r["status"] in (status or [])]
+    markers = views.alarm_features(rows, views.alarms(rt, viewer))
+    return (grid_rows(shown, lang), markers, views.team_features(rt),
+            view.kpi_table(views.kpis(rt, viewer, now), lang))
+
+
+def select(selected_rows, click, current):
+    """The alarm chosen in the grid or on the map."""
+    trig = callback_context.triggered_id if callback_context.triggered else None
+    if trig == ids.ALARM_MARKERS and click:
+        return (click.get("properties") or {}).get("id") or current
+    if selected_rows:
+        return selected_rows[0].get("alarm_id")
+    return current
+
+
+def _when(iso: str | None, tz: str) -> str:
+    if not iso:
+        return "—"
+    return datetime.fromisoformat(iso).astimezone(ZoneInfo(tz)).strftime("%m-%d %H:%M:%S")
+
+
+def readings_figure(series: list[dict]) -> go.Figure:
+    fig = go.Figure()
+    for s in series:
+        xs = [p[0] for p in s["points"]]
+        fig.add_scatter(x=xs, y=[p[1] for p in s["points"]], mode="lines+markers", name=f"{s['kind']} ({s['unit']})",
+                        line={"width": 2}, marker={"size": 4})
+    fig.update_layout(template="plotly_dark", paper_bgcolor="rgba(0,0,0,0)", plot_bgcolor="rgba(0,0,0,0)",
+                      margin={"l": 44, "r": 8, "t": 4, "b": 28}, height=150, showlegend=True,
+                      legend={"orientation": "h", "y": 1.15, "x": 0, "font": {"size": 11}}, font={"size": 11})
+    return fig
+
+
+def detail(alarm_id, lang, rt, viewer, now: datetime | None = None):
+    lang = lang or "zh"
+    if not alarm_id:
+        return t("alarms.pick", lang)
+    now = now or datetime.now(timezone.utc)
+    tz = rt.settings.city.timezone
+    d = views.detail(rt, viewer, alarm_id, now)
+    if d is None:
+        return t("alarms.pick", lang)
+    a = d["alarm"]
+    lv = int(a["level"])
+    head = html.Div(className="detail-head", children=[
+        html.Span(LEVEL_NAMES[lv], className=f"badge lv{lv}"),
+        html.Span(f"{t('alarms.net.' + a['network'], lang)} · {kind_text(a['kind'], lang)} · {a['sensor_id']}", className="detail-title"),
+        html.Span(f"{a.get('value') if a.get('value') is not None else '—'} / {a.get('threshold') or '—'} {a.get('unit') or ''}",
+                  className="detail-value"),
+    ])
+    info = html.Div(className="detail-info", children=[
+        html.Span(f"{t('alarms.raised', lang)} {_when(a['raised_at'], tz)}"),
+        html.Span(f"{t('alarms.st.acknowledged', lang)}: {a['acknowledged_by']} {_when(a['acknowledged_at'], tz)}"
+                  if a.get("acknowledged_at") else t("alarms.st.active", lang),
+                  className="acked" if a.get("acknowledged_at") else "unacked"),
+        html.Span(f"{a['status']}" + (f" · {a['resolution']}" if a.get("resolution") else ""), className="muted"),
+    ])
+    tickets = [html.Li(f"{x['ticket_id']} · {x['category']} · {x['status']} · {_when(x['created_at'], tz)}"
+                       + ("" if x["distance_m"] is None else f" · {x['distance_m']} m"),
+                       className="related" if x["related"] else "") for x in d["tickets"]]
+    teams = [html.Li(f"{x['name']} · {x['distance_m'] / 1000:.1f} km · {t('alarms.teams.eta', lang)} {x['eta_min']:g}′")
+             for x in d["teams"]]
+    audit = [html.Li(f"{_when(e.get('when'), tz)} {e.get('who')} {t('alarms.done.' + e.get('what', ''), lang)}"
+                     + (f" ({e['resolution']})" if e.get("resolution") else ""))
+             for e in actions.history(rt.store, alarm_id)]
+    none = [html.Li(t("alarms.none", lang), className="muted")]
+    return [head, info,
+            html.H3(t("alarms.readings", lang)),
+            dcc.Graph(figure=readings_figure(d["readings"]), config={"displayModeBar": False}, className="detail-graph"),
+            html.Div(className="detail-cols", children=[
+                html.Div([html.H3(t("alarms.teams", lang)), html.Ul(teams or none)]),
+                html.Div([html.H3(t("alarms.tickets", lang)), html.Ul(tickets or none)]),
+            ]),
+            html.H3(t("alarms.audit", lang)), html.Ul(audit or none, className="audit")]
+
+
+def act(which: str, alarm_id, done, lang, rt, viewer, now: datetime | None = None) -> tuple:
+    """Acknowledge or resolve the selected alarm as the current viewer; (message, done counter)."""
+    lang = lang or "zh"
+    if not alarm_id:
+        return t("alarms.pick", lang), no_update
+    try:
+        if which == ids.ALARM_ACK:
+            rec = actions.acknowledge(rt.store, alarm_id, viewer.user, now)
+            msg = f"{t('alarms.done.acknowledge', lang)} · {rec['alarm_id']} · {viewer.user}"
+        else:
+            res = "fixed" if which == ids.ALARM_FIXED else "false_alarm"
+            rec = actions.resolve(rt.store, alarm_id, viewer.user, res, now)
+            msg = f"{t('alarms.done.resolve', lang)} ({res}) · {rec['alarm_id']} · {viewer.user}"
+    except actions.ActionError as exc:
+        return f"⚠ {exc}", no_update
+    return msg, (done or 0) + 1
+
+
+def register(app, rt) -> None:
+    from dashboard.access import current_viewer
+
+    def viewer():
+        return current_viewer(rt.settings.access)
+
+    app.callback(Output(ids.ALARM_GRID, "rowData"), Output(ids.ALARM_MARKERS, "data"), Output(ids.ALARM_TEAMS, "data"),
+                 Output(ids.ALARM_KPIS, "children"),
+                 Input(ids.TICK, "n_intervals"), Input(ids.ALARM_F_NETWORK, "value"), Input(ids.ALARM_F_LEVEL, "value"),
+                 Input(ids.ALARM_F_STATUS, "value"), Input(ids.ALARM_DONE, "data"), State(ids.LANG, "data"))(
+        lambda n, nets, lvs, st, done, lang: refresh(nets, lvs, st, lang, rt, viewer()))
+    app.clientside_callback(_FILTERS_JS, Output(ids.ALARM_MARKERS, "hideout"), Output(ids.alarm_sensors(ALL), "url"),
+                            Input(ids.ALARM_F_NETWORK, "value"), Input(ids.ALARM_F_LEVEL, "value"),
+                            Input(ids.ALARM_F_STATUS, "value"), State(ids.ALARM_MARKERS, "hideout"))
+    app.callback(Output(ids.ALARM_SELECTED, "data"), Input(ids.ALARM_GRID, "selectedRows"),
+                 Input(ids.ALARM_MARKERS, "clickData"), State(ids.ALARM_SELECTED, "data"))(select)
+    app.callback(Output(ids.ALARM_DETAIL, "children"), Input(ids.ALARM_SELECTED, "data"), Input(ids.ALARM_DONE, "data"),
+                 Input(ids.TICK, "n_intervals"), State(ids.LANG, "data"))(
+        lambda sel, done, n, lang: detail(sel, lang, rt, viewer()))
+    app.callback(Output(ids.ALARM_MESSAGE, "children"), Output(ids.ALARM_DONE, "data"),
+                 Input(ids.ALARM_ACK, "n_clicks"), Input(ids.ALARM_FIXED, "n_clicks"), Input(ids.ALARM_FALSE, "n_clicks"),
+                 State(ids.ALARM_SELECTED, "data"), State(ids.ALARM_DONE, "data"), State(ids.LANG, "data"),
+                 prevent_initial_call=True)(
+        lambda a, f, x, sel, done, lang: act(callback_context.triggered_id, sel, done, lang, rt, viewer()))
+
+
+def register_routes(server, rt) -> None:
+    """The sensors GeoJSON by URL (cached by the browser), one network at a time or all."""
+    from flask import Response, request
+
+    @server.get(view.SENSORS_URL)
+    def alarm_sensors_geojson():
+        net = request.args.get("network")
+        if net == "none":
+            body = b'{"type":"FeatureCollection","features":[]}'
+        else:
+            body = views.sensors_geojson(rt, net if net in NETWORKS else None)
+        resp = Response(body, mimetype="application/geo+json")
+        resp.headers["Cache-Control"] = "max-age=300"
+        return resp
+
+
+def page(lang: str, rt):
+    tree = rt.queries.tree()
+    bounds = [[39.3, 106.7], [39.9, 107.1]]
+    if tree is not None and tree.bounds(tree.root.code):
+        x0, y0, x1, y1 = tree.bounds(tree.root.code)
+        bounds = [[y0, x0], [y1, x1]]
+    return view.layout(lang, bounds, rt.settings.map.tile_url, rt.settings.map.attribution)

@@ -1,0 +1,226 @@
+"""/industry: the URL (`?node=&period=&ent=`) is the state; callbacks read it, ask
+dashboard.industry_views (grading memoized per data version) and fill the shell.
+
+- `navigate`: period choice and clicks (ranking, low list, scatter, map) → a new URL;
+  a new URL → the period dropdown. One callback, so the URL ↔ dropdown loop is legal.
+- `board`: URL + filters + data version → summary, ranking, scatter, map, areas, low list.
+- `detail`: `ent` in the URL → the enterprise's page (and hides the board).
+- `export`: the low-efficiency list as CSV or XLSX.
+"""
+
+from __future__ import annotations
+
+import time
+from urllib.parse import parse_qs, urlencode
+
+from dash import Input, Output, State, ctx, dcc, html, no_update
+
+from dashboard import industry_views as iv
+from layouts import ids
+from layouts import industry as view
+from layouts import industry_detail as detail_view
+from layouts import industry_tables as tables
+from layouts.components import feed_chips
+from layouts.i18n import TEXT, t
+from metrics.industry import GRADES, what_if
+
+CLICK_INPUTS = (ids.IND_RANKING, ids.IND_LOW, ids.IND_SCATTER, ids.IND_MAP_POINTS, ids.IND_MAP_AREAS)
+
+
+def parse_search(search: str | None) -> dict:
+    qs = parse_qs((search or "").lstrip("?"))
+    return {k: (qs.get(k) or [None])[0] for k in ("node", "period", "ent")}
+
+
+def make_search(node=None, period=None, ent=None) -> str:
+    qs = {k: v for k, v in (("node", node), ("period", period), ("ent", ent)) if v}
+    return "?" + urlencode(qs) if qs else ""
+
+
+def resolve(rt, search: str | None) -> tuple[str | None, str | None, str | None, list[str]]:
+    """(node, period, ent, periods present): an unknown node is the city, an unknown or
+    absent period the latest one."""
+    s = parse_search(search)
+    present = iv.periods(rt.queries)
+    period = s["period"] if s["period"] in present else (present[0] if present else None)
+    tree = rt.queries.tree()
+    node = s["node"] if tree is not None and s["node"] in tree and s["node"] != tree.root.code else None
+    return node, period, s["ent"], present
+
+
+def _clicked_code(trigger, rank_cell, low_cell, scatter_click, point_click, area_click) -> tuple[str, str | None]:
+    """("ent" | "node", code) from whichever was clicked."""
+    if trigger in (ids.IND_RANKING, ids.IND_LOW):
+        cell = rank_cell if trigger == ids.IND_RANKING else low_cell
+        return "ent", (cell or {}).get("rowId")
+    if trigger == ids.IND_SCATTER:
+        pts = (scatter_click or {}).get("points") or [{}]
+        return "ent", pts[0].get("customdata")
+    feat = point_click if trigger == ids.IND_MAP_POINTS else area_click
+    code = ((feat or {}).get("properties") or {}).get("code")
+    return ("ent" if trigger == ids.IND_MAP_POINTS else "node"), code
+
+
+def navigate(trigger, search, period_value, rank_cell, low_cell, scatter_click, point_click, area_click, rt) -> tuple:
+    """→ (URL search, period options, period value)."""
+    node, period, ent, present = resolve(rt, search)
+    options = [{"label": p, "value": p} for p in present]
+    if trigger == ids.IND_PERIOD:
+        if not period_value or period_value == period:
+            return no_update, no_update, no_update
+        return make_search(node, period_value, ent), no_update, no_update
+    if trigger in CLICK_INPUTS:
+        kind, code = _clicked_code(trigger, rank_cell, low_cell, scatter_click, point_click, area_click)
+        if not code:
+            return no_update, no_update, no_update
+        tree = rt.queries.tree()
+        if kind == "node" and (tree is None or code not in tree or not tree.children(code)):
+            return no_update, no_update, no_update
+        return (make_search(node, period, code) if kind == "ent" else make_search(code, period)), no_update, no_update
+    return no_update, options, period
+
+
+def data_version(n, current, lang, rt, now_ts: float | None = None) -> tuple:
+    """→ (the enterprises data version, or no_update when unchanged; the industry feeds' age chips)."""
+    v = iv.data_version(rt.queries)
+    health = {k: h for k, h in rt.queries.feed_health().items() if h.get("kind") == "industry"}
+    chips = feed_chips(health, time.time() if now_ts is None else now_ts, lang or "zh")
+    return (no_update if v == current else v), chips
+
+
+def _filters(street, park, grade, industry) -> iv.Filters:
+    return iv.Filters(street=street or None, park=park or None, grade=grade or None, industry=industry or None)
+
+
+def _viewport(tree, node: str | None):
+    code = node or tree.root.code
+    b = tree.bounds(code)
+    return None if b is None else {"bounds": [[b[1], b[0]], [b[3], b[2]]], "transition": "flyToBounds"}
+
+
+def board(trigger, search, version, street, park, grade, industry, lang, rt, viewer) -> tuple:
+    lang = lang or "zh"
+    q, rules = rt.queries, rt.settings.industry
+    node, period, _ent, _present = resolve(rt, search)
+    tree = q.tree()
+    if period is None:
+        empty = {"type": "FeatureCollection", "features": []}
+        return ([], [], [html.Span(t("industry.no_data", lang), className="warn")], [], [], [], [], [],
+                tables.empty_figure(), "", empty, no_update, no_update, [], "", [])
+    res = iv.graded(q, period)
+    s = iv.board_summary(q, viewer, period, node)
+    here = node or (tree.root.code if tree is not None else None)
+    crumbs = tables.crumbs(tree.path(here), period, lang) if here else []
+    areas = iv.by_child_area(q, viewer, period, here) if here else []
+    drillable = bool(here and tree.children(here) and any(tree.children(c["code"]) for c in areas))
+    in_node = iv.scoped(q, viewer, res.rows, node)
+    opts = iv.filter_options(in_node)
+    f = _filters(street, park, grade, industry)
+    ranked = iv.ranking(q, viewer, period, node, f)
+    fig, not_drawn = tables.scatter(ranked, lang)
+    low = iv.low_efficiency_list(q, viewer, period, node, f)
+    floor = rules.low_efficiency_tax_per_mu
+    rule = (t("industry.low_rule", lang).format(f=f"{floor:g}") if floor is not None else t("industry.low_rule_d", lang))
+    low_count = f"{rule} · " + t("industry.low_count", lang).format(n=len(low), land=view.num(low["land_mu"].sum(), 0))
+    map_url = f"/api/areas.geojson?parent={here}" if here and tree.children(here) else \
+        f"/api/areas.geojson?parent={tree.parent(here).code}" if here and tree.parent(here) else no_update
+    viewport = _viewport(tree, node) if tree is not None and trigger in (None, ids.IND_URL) else no_update
+    return (crumbs, tables.summary_tiles(s, lang), tables.notice(s, lang, rules.land_threshold_mu),
+            tables.area_table(areas, period, lang, drillable),
+            [{"label": n, "value": c} for c, n in opts["street"]], [{"label": p, "value": p} for _, p in opts["park"]],
+            [{"label": p, "value": p} for _, p in opts["industry"]],
+            tables.grid_rows(ranked, lang, rules.land_threshold_mu), fig,
+            t("industry.scatter_note", lang).format(n=not_drawn) if not_drawn else "",
+            tables.points_geojson(ranked), map_url, viewport or no_update,
+            tables.grid_rows(low, lang, rules.land_threshold_mu), low_count,
+            view.formula_block(rules, res.benchmarks, lang))
+
+
+def what_if_steps(res, row: dict, rules) -> list[tuple[str, float | None, float]]:
+    """For each grade better than the row's (next one first): the increase of tax per mu
+    that reaches that grade's lowest score (metrics.industry.what_if), None when capped."""
+    grade = row.get("grade")
+    if grade not in GRADES[1:]:
+        return []
+    better = [g for g in reversed(GRADES[:GRADES.index(grade)]) if g in res.grade_floors]
+    return [(g, what_if(row, res.grade_floors[g], res.benchmarks, rules), res.grade_floors[g]) for g in better]
+
+
+def detail(search, version, lang, rt, viewer) -> tuple:
+    """→ (detail children, detail style, board style)."""
+    lang = lang or "zh"
+    node, period, ent, _ = resolve(rt, search)
+    if not ent:
+        return [], {"display": "none"}, {}
+    hist = iv.enterprise_history(rt.queries, viewer, ent)
+    steps = []
+    if len(hist):
+        cur = hist[hist["period"] == period]
+        row = (cur if len(cur) else hist.tail(1)).iloc[0].to_dict()
+        period = row["period"]
+        steps = what_if_steps(iv.graded(rt.queries, period), row, rt.settings.industry)
+    return detail_view.detail(hist, period, steps, rt.settings.industry, node, lang), {}, {"display": "none"}
+
+
+def export(fmt: str, search, street, park, grade, industry, lang, rt, viewer) -> dict | None:
+    lang = lang or "zh"
+    node, period, _ent, _ = resolve(rt, search)
+    if period is None:
+        return None
+    low = iv.low_efficiency_list(rt.queries, viewer, period, node, _filters(street, park, grade, industry))
+    low = low.assign(low_reason=low["low_reason"].map(lambda r: t(f"industry.low.{r}", lang)))
+    headers = {c: t(f"industry.col.{c}", lang) for c in iv.EXPORT_COLUMNS}
+    headers.update({k: f"{t('industry.ind.' + k, lang)}({t('industry.unit.' + k, lang)})"
+                    for k in iv.EXPORT_COLUMNS if f"industry.ind.{k}" in TEXT})
+    headers.update({"district_name": t("industry.col.district", lang), "street_name": t("industry.col.street", lang)})
+    name = f"{t('industry.low_file', lang)}_{period}" + (f"_{node}" if node else "")
+    data = iv.export_bytes(low, fmt, headers)
+    return dcc.send_bytes(data, f"{name}.{fmt}")
+
+
+def register(app, rt) -> None:
+    from dashboard.access import current_viewer
+
+    def viewer():
+        return current_viewer(rt.settings.access)
+
+    app.callback(
+        Output(ids.IND_URL, "search"), Output(ids.IND_PERIOD, "options"),
+        Output(ids.IND_PERIOD, "value"),
+        Input(ids.IND_URL, "search"), Input(ids.IND_PERIOD, "value"), Input(ids.IND_RANKING, "cellClicked"),
+        Input(ids.IND_LOW, "cellClicked"), Input(ids.IND_SCATTER, "clickData"),
+        Input(ids.IND_MAP_POINTS, "clickData"), Input(ids.IND_MAP_AREAS, "clickData"),
+    )(lambda search, pv, rc, lc, sc, pc, ac: navigate(ctx.triggered_id, search, pv, rc, lc, sc, pc, ac, rt))
+    app.callback(Output(ids.IND_VERSION, "data"), Output(ids.IND_FEEDS, "children"), Input(ids.IND_TICK, "n_intervals"),
+                 State(ids.IND_VERSION, "data"), State(ids.LANG, "data"))(
+        lambda n, cur, lang: data_version(n, cur, lang, rt))
+    app.callback(
+        Output(ids.IND_CRUMBS, "children"), Output(ids.IND_SUMMARY, "children"), Output(ids.IND_NOTICE, "children"),
+        Output(ids.IND_AREAS, "children"), Output(ids.IND_STREET, "options"), Output(ids.IND_PARK, "options"),
+        Output(ids.IND_INDUSTRY, "options"), Output(ids.IND_RANKING, "rowData"), Output(ids.IND_SCATTER, "figure"),
+        Output(ids.IND_SCATTER_NOTE, "children"), Output(ids.IND_MAP_POINTS, "data"),
+        Output(ids.IND_MAP_AREAS, "url"), Output(ids.IND_MAP, "viewport"), Output(ids.IND_LOW, "rowData"),
+        Output(ids.IND_LOW_COUNT, "children"), Output(ids.IND_FORMULA, "children"),
+        Input(ids.IND_URL, "search"), Input(ids.IND_VERSION, "data"), Input(ids.IND_STREET, "value"),
+        Input(ids.IND_PARK, "value"), Input(ids.IND_GRADE, "value"), Input(ids.IND_INDUSTRY, "value"),
+        State(ids.LANG, "data"),
+    )(lambda search, v, st, pk, gr, ind, lang: board(ctx.triggered_id, search, v, st, pk, gr, ind, lang, rt, viewer()))
+    app.callback(Output(ids.IND_DETAIL, "children"), Output(ids.IND_DETAIL, "style"), Output(ids.IND_BOARD, "style"),
+                 Input(ids.IND_URL, "search"), Input(ids.IND_VERSION, "data"), State(ids.LANG, "data"))(
+        lambda search, v, lang: detail(search, v, lang, rt, viewer()))
+    app.callback(Output(ids.IND_DOWNLOAD, "data"), Input(ids.IND_EXPORT_CSV, "n_clicks"),
+                 Input(ids.IND_EXPORT_XLSX, "n_clicks"), State(ids.IND_URL, "search"), State(ids.IND_STREET, "value"),
+                 State(ids.IND_PARK, "value"), State(ids.IND_GRADE, "value"), State(ids.IND_INDUSTRY, "value"),
+                 State(ids.LANG, "data"), prevent_initial_call=True)(
+        lambda a, b, search, st, pk, gr, ind, lang: export(
+            "xlsx" if ctx.triggered_id == ids.IND_EXPORT_XLSX else "csv", search, st, pk, gr, ind, lang, rt, viewer()))
+
+
+def page(lang: str, rt):
+    tree = rt.queries.tree()
+    bounds = None
+    if tree is not None and tree.bounds(tree.root.code):
+        x0, y0, x1, y1 = tree.bounds(tree.root.code)
+        bounds = [[y0, x0], [y1, x1]]
+    return view.layout(lang, bounds or [[39.3, 106.7], [39.9, 107.1]], rt.settings.map.tile_url,
+                       rt.settings.map.attribution, max(rt.settings.server.refresh_s, 10))

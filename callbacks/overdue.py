@@ -1,0 +1,87 @@
+"""/overdue: rows refreshed by ticket id (sort, filters, scroll stay), search, export."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from dash import Input, Output, Patch, State, ctx, dcc, no_update
+
+from callbacks.tickets import as_of
+from dashboard import overdue_views as ov
+from layouts import ids
+from layouts import overdue as view
+from layouts.i18n import t
+from metrics.tickets import FALLBACK_NOTICE, fallback_years
+
+PATH = "/overdue"
+SCREEN_FIELDS = tuple(f for f in ov.BOARD_FIELDS if f != "status")
+
+
+def refresh(states, departments, areas, key, lang, rt, viewer, now: datetime | None = None) -> tuple:
+    """(rows or no_update, summary, notice, key): rows are sent only when what they are
+    built from changed (data version, the minute, filters): a tick costs nothing else."""
+    lang = lang or "zh"
+    q = rt.queries
+    now = as_of(rt, now)
+    minute = now.replace(second=0, microsecond=0)
+    new_key = [q.versions(), minute.isoformat(), sorted(states or []), sorted(departments or []),
+               sorted(areas or []), viewer.role]
+    if new_key == key:
+        return no_update, no_update, no_update, no_update
+    rows = ov.board_rows(q, viewer, minute, departments, areas, states or ())
+    s = ov.summary(rows)
+    years = fallback_years(q.tickets(viewer), rt.settings.city.timezone)
+    notice = FALLBACK_NOTICE["en" if lang == "en" else "zh"].format(years=", ".join(map(str, years))) if years else ""
+    return rows, t("overdue.summary", lang).format(**s), notice, new_key
+
+
+def search(text: str | None):
+    p = Patch()
+    p["quickFilterText"] = text or ""
+    return p
+
+
+def export(fmt: str, virtual_rows, lang, rt, viewer, now: datetime | None = None):
+    """The rows on screen, in screen order, as CSV or XLSX bytes with personal data masked."""
+    lang = lang or "zh"
+    now = as_of(rt, now).replace(second=0, microsecond=0)
+    ticket_ids = [r.get("ticket_id") for r in (virtual_rows or []) if r.get("ticket_id")]
+    headers = {f: view.header(f, lang) for f in SCREEN_FIELDS}
+    lights = {c: t(f"overdue.light.{c}", lang) for c in ("red", "yellow", "green")}
+    states = {s: t(f"overdue.{s}", lang) for s in ov.STATES}
+    df = ov.export_frame(rt.queries, viewer, now, ticket_ids, headers, lights, states)
+    stamp = now.astimezone(timezone.utc).strftime("%Y%m%d-%H%M")
+    if fmt == "xlsx":
+        return dcc.send_bytes(ov.to_xlsx_bytes(df), f"overdue-{stamp}.xlsx")
+    return dcc.send_bytes(ov.to_csv_bytes(df), f"overdue-{stamp}.csv")
+
+
+def register(app, rt) -> None:
+    from dashboard.access import current_viewer
+
+    def _refresh(n, _root, states, departments, areas, key, lang, pathname):
+        if pathname != PATH:
+            return (no_update,) * 4
+        return refresh(states, departments, areas, key, lang, rt, current_viewer(rt.settings.access))
+
+    app.callback(Output(ids.OD_GRID, "rowData"), Output(ids.OD_SUMMARY, "children"),
+                 Output(ids.OD_NOTICE, "children"), Output(ids.OD_KEY, "data"),
+                 Input(ids.TICK, "n_intervals"), Input(ids.OD_ROOT, "id"), Input(ids.OD_STATE, "value"),
+                 Input(ids.OD_DEPT, "value"), Input(ids.OD_AREA, "value"),
+                 State(ids.OD_KEY, "data"), State(ids.LANG, "data"), State(ids.URL, "pathname"))(_refresh)
+    app.callback(Output(ids.OD_GRID, "dashGridOptions"), Input(ids.OD_SEARCH, "value"),
+                 prevent_initial_call=True)(search)
+
+    def _export(n_csv, n_xlsx, virtual_rows, lang):
+        fmt = "xlsx" if ctx.triggered_id == ids.OD_XLSX else "csv"
+        return export(fmt, virtual_rows, lang, rt, current_viewer(rt.settings.access))
+
+    app.callback(Output(ids.OD_DOWNLOAD, "data"), Input(ids.OD_CSV, "n_clicks"), Input(ids.OD_XLSX, "n_clicks"),
+                 State(ids.OD_GRID, "virtualRowData"), State(ids.LANG, "data"), prevent_initial_call=True)(_export)
+
+
+def page(lang: str, rt):
+    from dashboard.access import current_viewer
+
+    depts, areas = ov.filter_options(rt.queries, current_viewer(rt.settings.access))
+    return view.layout(lang, SCREEN_FIELDS, depts, areas)
