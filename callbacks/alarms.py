@@ -69,7 +69,7 @@ def select(selected_rows, click, current):
 
 
 def _when(iso: str | None, tz: str) -> str:
-    if not iso:
+    if not iso or iso == "NaT":
         return "—"
     return datetime.fromisoformat(iso).astimezone(ZoneInfo(tz)).strftime("%m-%d %H:%M:%S")
 

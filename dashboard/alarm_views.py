@@ -180,14 +180,17 @@ def _isna(v) -> bool:
 
 
 def nearby_tickets(rt, viewer: Viewer, a, now: datetime, limit: int = 8) -> list[dict]:
-    """Tickets created from 30 minutes before the alarm up to now, in its grid or within 500 m;
-    those whose category names the alarm's network (燃气异味 for gas) first."""
+    """Tickets in the alarm's grid or within 500 m, created in the last 30 minutes or within
+    30 minutes of the alarm's raise; those whose category names the alarm's network
+    (燃气异味 for a gas alarm) first, then by distance."""
     q = rt.queries
     df = q.tickets(viewer)
     if df.empty or pd.isna(a.lat):
         return []
-    since = min(a.raised_at, pd.Timestamp(now)) - NEARBY_WINDOW
-    df = df[df["created_at"] >= since]
+    created = df["created_at"]
+    recent = created >= pd.Timestamp(now) - NEARBY_WINDOW
+    around = (created - a.raised_at).abs() <= NEARBY_WINDOW
+    df = df[(recent | around) & created.notna()]
     dist = pd.Series(distance_m(float(a.lon), float(a.lat), df["lon"].astype(float), df["lat"].astype(float)),
                      index=df.index)
     same = df["grid"] == a.grid_code if a.grid_code else pd.Series(False, index=df.index)

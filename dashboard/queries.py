@@ -45,7 +45,14 @@ class Queries:
 
     # -- versions and the area tree -------------------------------------------------
     def versions(self) -> dict[str, int]:
-        return {"tickets": self.store.tickets.version(), "areas": self.store.areas_version()}
+        """Every dataset's version (one round trip): cached views key on these."""
+        names = list(self.store.DATASETS)
+        keys = [self.store.dataset(n).k_seq for n in names] + [f"{self.store.ns}:areas:version"]
+        with self.store.r.pipeline(transaction=False) as p:   # GETs, not MGET: keys span cluster slots
+            for k in keys:
+                p.get(k)
+            values = p.execute()
+        return dict(zip(names + ["areas"], (int(v or 0) for v in values)))
 
     def tree(self) -> AreaTree | None:
         with self._lock:

@@ -171,7 +171,7 @@ TEXT: dict[str, tuple[str, str]] = {
     "alarms.done.acknowledge": ("已确认", "Acknowledged"),
     "alarms.done.resolve": ("已处置", "Resolved"),
     "alarms.readings": ("近期读数", "Recent readings"),
-    "alarms.tickets": ("附近工单(同网格或500米内, 报警前30分钟起)", "Tickets nearby (same grid or 500 m, from 30 min before)"),
+    "alarms.tickets": ("附近工单(同网格或500米内; 近30分钟或报警前后30分钟)", "Tickets nearby (same grid or 500 m; last 30 min or within 30 min of the alarm)"),
     "alarms.teams": ("最近的空闲抢修队", "Nearest free response teams"),
     "alarms.audit": ("处置记录", "Audit trail"),
     "alarms.none": ("无", "None"),

@@ -19,8 +19,6 @@ from metrics.industry_rules import GRADES, INDICATORS
 
 NS = Namespace("cityops", "industry")
 GRADE_COLOURS = {"A": "#35d07f", "B": "#3ba7ff", "C": "#ffb020", "D": "#ff4d4f", None: "#8ea0c0"}
-SHOWN = ("tax_per_mu", "sales_per_mu", "value_added_per_energy", "rd_intensity", "labour_productivity",
-         "value_added_per_mu")
 
 
 def num(x, digits: int = 1) -> str:

@@ -40,7 +40,8 @@ def _ind(field: str, lang: str, fmt=NUM, **kw) -> dict:
 
 def ranking_columns(lang: str) -> list[dict]:
     return [
-        _col("rank", lang, width=96, pinned="left", type="rightAligned"),
+        _col("rank", lang, width=96, pinned="left", type="rightAligned",
+             headerTooltip="全市名次(基准与名次按全市参评企业)" if lang != "en" else "city-wide rank"),
         _col("grade", lang, width=96, pinned="left", cellRenderer="GradeBadge"),
         _col("name", lang, minWidth=230, flex=2, pinned="left", tooltipField="credit_code",
              cellClass="ind-link", filter="agTextColumnFilter"),

@@ -13,6 +13,9 @@ REPO = Path(__file__).parents[1]
 PAYLOADS = REPO.parent / "shared" / "data" / "payloads"
 FIXTURES = Path(__file__).parent / "data" / "fiware"
 
+# a sensor feed entry of the console's settings; `feed check` reads its [feeds.sensor] table
+FEED = '[[feeds]]\nname = "utility"\nkind = "sensors"\nformat = "fiware"\nurl = "http://127.0.0.1:9/x"\n'
+
 SAMPLES = [  # (kind, format, file, items in the file)
     ("sensors", "fiware", "fiware/Alert__Alert__example.json", 1),
     ("sensors", "fiware", "fiware/Alert__Alert__example-normalized.json", 1),
@@ -55,7 +58,7 @@ def test_not_strict_json_cannot_be_parsed(rel):
 @pytest.mark.parametrize("name", sorted(p.name for p in FIXTURES.glob("*.json*")))
 def test_fiware_fixtures_with_config(tmp_path, name):
     cfg = tmp_path / "settings.toml"
-    cfg.write_text('[sensor_feed]\nnetwork = "water"\nunits_by_kind = {pressure = "kPa"}\n', encoding="utf-8")
+    cfg.write_text(FEED + '[feeds.sensor]\nnetwork = "water"\nunits_by_kind = {pressure = "kPa"}\n', encoding="utf-8")
     out = check("sensors", "fiware", FIXTURES / name, str(cfg))
     accounted(out, 1)
     if name.startswith("Anomaly"):
@@ -64,7 +67,8 @@ def test_fiware_fixtures_with_config(tmp_path, name):
 
 def test_cli_json_and_exit_codes(tmp_path, capsys):
     cfg = tmp_path / "settings.toml"
-    cfg.write_text('[sensor_feed.sensorthings]\ndatastreams = [{id = "1", sensor_id = "H-1", network = "heating", '
+    cfg.write_text(FEED.replace("fiware", "sensorthings") +
+                   '[feeds.sensor.sensorthings]\ndatastreams = [{id = "1", sensor_id = "H-1", network = "heating", '
                    'kind = "temperature", unit = "°C"}]\n[alarms]\nack_limits_s = [60, 600, 1800, 3600]\n',
                    encoding="utf-8")
     obs = sample("sensorthings/bblocks-sta__Observation__Observation.json")
@@ -76,9 +80,12 @@ def test_cli_json_and_exit_codes(tmp_path, capsys):
     assert main(["feed", "check", "--kind", "sensors", "--format", "fiware", str(tmp_path / "missing.json")]) == 2
     assert "cannot read" in capsys.readouterr().err
     bad = tmp_path / "bad.toml"
-    bad.write_text('[sensor_feed]\nbbox = [1, 2]\n', encoding="utf-8")
+    bad.write_text(FEED + '[feeds.sensor]\nbbox = [1, 2]\n', encoding="utf-8")
     assert main(["feed", "check", "--kind", "sensors", "--format", "fiware", str(obs), "--config", str(bad)]) == 2
-    assert "sensor_feed.bbox" in capsys.readouterr().err
+    assert "feeds[0].sensor.bbox" in capsys.readouterr().err
+    assert main(["feed", "check", "--kind", "sensors", "--format", "sensorthings", str(obs), "--config", str(cfg),
+                 "--feed", "nope"]) == 2
+    assert "no [[feeds]] entry named 'nope'" in capsys.readouterr().err
     assert main(["feed", "check", "--kind", "sensors", "--format", "open311", str(obs)]) == 2
     assert "--format" in capsys.readouterr().err
 
@@ -100,3 +107,14 @@ def test_industry_duplicates_are_accounted_for(tmp_path):
     accounted(out, 4)
     assert [r["index"] for r in out["rejects"]] == [0, 3]
     assert "replaced by row 1" in out["rejects"][0]["reason"]
+
+
+def test_industry_options_come_from_a_feeds_entry(tmp_path):
+    cfg = tmp_path / "settings.toml"
+    cfg.write_text('[[feeds]]\nname = "tax-bureau"\nkind = "industry"\nformat = "canonical"\npath = "/tmp/x"\n'
+                   'land_unit = "m2"\nmapping = { "纳税人识别号" = "credit_code" }\n', encoding="utf-8")
+    f = tmp_path / "industry.csv"
+    f.write_text("纳税人识别号,period,land_mu,tax\n914403001922038216,2025,6666.7,1\n", encoding="utf-8")
+    out = check("industry", "canonical", f, str(cfg), "tax-bureau")
+    accounted(out, 1)
+    assert out["records"][0]["land_mu"] == pytest.approx(10.0, abs=1e-6)   # 6,666.7 m² = 10 亩

@@ -62,7 +62,7 @@ def test_odp003_screen_rows_are_masked_and_a_tick_sends_nothing_new(demo_runtime
 def test_odp004_export_is_the_view_in_order_and_masked(demo_runtime, now):
     rt = demo_runtime
     board = ov.board_frame(rt.queries, Viewer(), now)
-    shown = list(reversed(board["ticket_id"].head(5)))  # the user's sort order
+    shown = board["ticket_id"].head(5).tolist()[::-1]  # the user's sort order
     virtual = [{"ticket_id": i} for i in shown] + [{"ticket_id": "not-mine"}]
     sent = cb.export("csv", virtual, "zh", rt, Viewer(), now)
     assert sent["filename"].endswith(".csv") and sent["base64"]

@@ -10,16 +10,18 @@ item is in exactly one list. Exit 0 when the file was read, whatever was rejecte
 with a message on stderr, when the file cannot be read or parsed at all, or the options
 or settings are wrong.
 
-`--config` is a settings TOML; this command reads its `[alarms]` (units, thresholds),
-`[sensor_feed]` (feeds.sensor_settings.SensorFeedSettings) and `[industry_feed]`
-(feeds.industry_config.IndustryFeedConfig) tables and ignores the rest.
+`--config` is the console's settings TOML, validated as a whole: units and thresholds
+come from its `[alarms]`, the feed's options from one `[[feeds]]` entry — the one named by
+`--feed NAME`, or the only entry of that kind. Sensor feeds read its `[feeds.sensor]`
+sub-table (feeds.sensor_settings.SensorFeedSettings) plus `coords` and `mapping`; industry
+feeds its `mapping`, `land_unit`, `money_unit`, `sheet` (feeds.industry_config.feed_config).
+Without `--config` (or without an entry of that kind) the defaults apply.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
-import tomllib
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -38,21 +40,30 @@ def _reject(r: object) -> dict:
     return {"index": d["index"], "reason": d["reason"], "excerpt": d["excerpt"]}
 
 
-def _tables(config: str | None) -> dict:
-    if not config:
-        return {}
+def _settings(config: str | None):
+    """The whole settings file, validated like at start (defaults without a file)."""
+    from dashboard.config_schema import SettingsError
+    from dashboard.settings import load_settings
     try:
-        return tomllib.loads(Path(config).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise CheckError(f"cannot read settings {config}: {exc}") from None
-
-
-def _build(cls: type, tables: dict, name: str):
-    from dashboard.config_schema import SettingsError, build
-    try:
-        return build(cls, tables.get(name, {}), name)
+        return load_settings(config, env={}) if config else load_settings(None, env={})
     except SettingsError as exc:
         raise CheckError(str(exc)) from None
+
+
+def _feed(settings, kind: str, name: str | None):
+    """The `[[feeds]]` entry to dry-run: named by --feed, or the only one of `kind`, or None."""
+    if name:
+        for f in settings.feeds:
+            if f.name == name:
+                if f.kind != kind:
+                    raise CheckError(f"--feed {name}: that feed is of kind {f.kind!r}, not {kind!r}")
+                return f
+        raise CheckError(f"--feed: no [[feeds]] entry named {name!r} in the settings")
+    same = [f for f in settings.feeds if f.kind == kind]
+    if len(same) > 1:
+        raise CheckError(f"--feed: the settings have {len(same)} {kind} feeds "
+                         f"({', '.join(f.name for f in same)}); name one")
+    return same[0] if same else None
 
 
 def _tickets(fmt: str, data: bytes, path: Path) -> tuple[list, list]:
@@ -62,12 +73,16 @@ def _tickets(fmt: str, data: bytes, path: Path) -> tuple[list, list]:
     return canonical.parse_tickets(data, canonical.detect_format(path.name))
 
 
-def _sensors(fmt: str, data: bytes, tables: dict) -> tuple[list, list]:
+def _sensors(fmt: str, data: bytes, settings_all, feed) -> tuple[list, list]:
     from feeds import fiware, sensors_json, sensorthings
+    from feeds.base import FeedError
+    from feeds.sensor_poll import feed_settings
     from feeds.sensor_settings import SensorFeedSettings
-    from metrics.alarms import AlarmRules
-    rules = _build(AlarmRules, tables, "alarms")
-    settings = _build(SensorFeedSettings, tables, "sensor_feed")
+    rules = settings_all.alarms
+    try:
+        settings = feed_settings(feed) if feed is not None else SensorFeedSettings()
+    except FeedError as exc:
+        raise CheckError(str(exc)) from None
     if fmt == "json":
         return sensors_json.parse_readings(data, settings, rules)
     if fmt == "fiware":
@@ -75,10 +90,11 @@ def _sensors(fmt: str, data: bytes, tables: dict) -> tuple[list, list]:
     return sensorthings.parse_file(data, settings, rules)
 
 
-def _industry(data: bytes, path: Path, tables: dict) -> tuple[list, list]:
+def _industry(data: bytes, path: Path, settings_all, feed) -> tuple[list, list]:
     from feeds.industry import parse_industry
-    from feeds.industry_config import IndustryFeedConfig
-    config = _build(IndustryFeedConfig, tables, "industry_feed")
+    from feeds.industry_config import IndustryFeedConfig, feed_config
+    tz = settings_all.city.timezone
+    config = feed_config(feed, tz) if feed is not None else IndustryFeedConfig(timezone=tz)
     fmt = {".xlsx": "xlsx", ".csv": "csv"}.get(path.suffix.lower())
     result = parse_industry(data, config, fmt)
     rejects = [_reject(r) for r in result.rejects]
@@ -90,7 +106,7 @@ def _industry(data: bytes, path: Path, tables: dict) -> tuple[list, list]:
     return result.records, sorted(rejects, key=lambda r: r["index"])
 
 
-def check(kind: str, fmt: str, path: str | Path, config: str | None = None) -> dict:
+def check(kind: str, fmt: str, path: str | Path, config: str | None = None, feed: str | None = None) -> dict:
     """Run the adapter on one file: `{"records": [...], "rejects": [...]}`; CheckError if unusable."""
     if kind not in FORMATS:
         raise CheckError(f"--kind: expected one of {', '.join(FORMATS)}, got {kind!r}")
@@ -101,15 +117,16 @@ def check(kind: str, fmt: str, path: str | Path, config: str | None = None) -> d
         data = path.read_bytes()
     except OSError as exc:
         raise CheckError(f"cannot read {path}: {exc.strerror or exc}") from None
-    tables = _tables(config)
+    settings = _settings(config)
+    entry = _feed(settings, kind, feed) if kind != "tickets" else None
     from feeds.base import FeedError
     try:
         if kind == "tickets":
             records, rejects = _tickets(fmt, data, path)
         elif kind == "sensors":
-            records, rejects = _sensors(fmt, data, tables)
+            records, rejects = _sensors(fmt, data, settings, entry)
         else:
-            records, rejects = _industry(data, path, tables)
+            records, rejects = _industry(data, path, settings, entry)
     except CheckError:
         raise
     except (FeedError, ValueError, LookupError, OSError) as exc:
@@ -127,7 +144,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     chk.add_argument("--format", required=True, dest="fmt",
                      help="tickets: open311|canonical; sensors: json|fiware|sensorthings; industry: canonical")
     chk.add_argument("file")
-    chk.add_argument("--config", default=None, help="settings TOML ([alarms], [sensor_feed], [industry_feed])")
+    chk.add_argument("--config", default=None, help="settings TOML ([alarms] and the [[feeds]] entry)")
+    chk.add_argument("--feed", default=None, help="which [[feeds]] entry of the settings (by name)")
     chk.add_argument("--json", action="store_true", help="print the records and rejects as JSON")
     chk.set_defaults(func=run)
     return chk
@@ -141,7 +159,7 @@ def _summary(out: dict) -> str:
 
 def run(args: argparse.Namespace) -> int:
     try:
-        out = check(args.kind, args.fmt, args.file, args.config)
+        out = check(args.kind, args.fmt, args.file, args.config, getattr(args, "feed", None))
     except CheckError as exc:
         print(f"cityops feed check: {exc}", file=sys.stderr)
         return 2
