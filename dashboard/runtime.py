@@ -67,6 +67,20 @@ class Runtime:
         self.sensor_simulator = None   # the demo sensor platform (alarms), see _start_sensor_simulator
         self.queries = Queries(store, settings)
         self._closed = False
+        self._stop = threading.Event()
+        self._warmer: threading.Thread | None = None
+
+    def keep_warm(self, every_s: float = 2.0) -> None:
+        """Refresh this process's ticket frame in the background, so a page callback never
+        waits for the first load or a large delta (each refresh is one GET when idle)."""
+        def loop():
+            while not self._stop.wait(every_s):
+                try:
+                    self.queries.all_tickets()
+                except Exception as exc:  # noqa: BLE001 - the store may be briefly away
+                    log.debug("warm-up: %s", exc)
+        self._warmer = threading.Thread(target=loop, name="cityops-warm", daemon=True)
+        self._warmer.start()
 
     @classmethod
     def start(cls, settings: Settings, poll: bool = True) -> "Runtime":
@@ -98,6 +112,9 @@ class Runtime:
         if self._closed:
             return
         self._closed = True
+        self._stop.set()
+        if self._warmer:
+            self._warmer.join(timeout=30)
         for step in (self._stop_poller, self._stop_simulator, self._stop_redis):
             try:
                 step()

@@ -39,6 +39,7 @@ def build(path: str | None = None, settings: Settings | None = None, poll: bool 
     runtime = Runtime.start(settings, poll=poll)
     try:
         app = create_app(runtime)
+        runtime.keep_warm()
     except BaseException:
         runtime.close()
         raise
