@@ -1,7 +1,8 @@
 """Where a ticket counts: its effective grid in the area tree.
 
-A ticket whose `grid_code` is a grid of the tree counts there. One without a grid code but
-with a position is placed in the grid whose polygon contains it. Anything else — an unknown
+A ticket whose `grid_code` is a node of the tree counts there (normally a grid; a source
+that only knows the community is counted for the community and everything above it). One
+without a code but with a position is placed in the grid whose polygon contains it. Anything else — an unknown
 grid code, or no code and no position inside the city — is *unplaced*: accepted, counted
 for the whole city's totals, and listed on the data health page.
 """
@@ -15,12 +16,12 @@ from metrics.areas import AreaTree
 
 
 def effective_grid(df: pd.DataFrame, tree: AreaTree | None) -> pd.Series:
-    """The grid each ticket counts in (None = unplaced), aligned with `df`."""
+    """The node each ticket counts in (None = unplaced), aligned with `df`."""
     if tree is None or df.empty:
         return pd.Series([None] * len(df), index=df.index, dtype=object)
-    leaves = set(tree.codes_at(tree.leaf_level))
-    codes = df["grid_code"]
-    out = codes.where(codes.isin(leaves), None).astype(object)
+    known = {node.code for node in tree}
+    codes = df["grid_code"].astype(object)
+    out = codes.where(codes.isin(known), None).astype(object)
     need = codes.isna() & df["lat"].notna() & df["lon"].notna()
     if need.any():
         located = tree.locate_many(df.loc[need, "lat"].to_numpy(), df.loc[need, "lon"].to_numpy())

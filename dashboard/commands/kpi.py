@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from metrics.placement import effective_grid
 from metrics.tickets import COUNT_IDS, HANDLING_IDS, RATE_IDS, kpi_table, prepare, roll_up, table_records
 
 ROW_FIELDS: list[str] = ["key", "name", *COUNT_IDS, *RATE_IDS, *HANDLING_IDS, "score"]
@@ -87,8 +88,11 @@ def _read_tickets(path: str) -> pd.DataFrame:
 def _read_areas(path: str):
     from feeds.areas_file import read_area_files
     from metrics.areas import AreaTreeError
+    # polygons beside the CSV (AREAS.geojson) let tickets with only a position be placed,
+    # as the pages place them
+    geo = Path(path).with_suffix(".geojson")
     try:
-        return read_area_files(path, None)
+        return read_area_files(path, geo if geo.exists() else None)
     except AreaTreeError as exc:
         raise UsageError(f"--areas: {exc}") from None
 
@@ -110,7 +114,8 @@ def _groups(df: pd.DataFrame, by: str, areas: str | None):
             raise UsageError(f"--by: unknown level {level!r}") from None
         if not codes:
             raise UsageError(f"--by: the area tree has no node on level {level!r}")
-        keys = roll_up(df["grid_code"], lambda grids: tree.ancestor_at(grids, level))
+        # the pages' placement: known codes, else the grid containing the position
+        keys = roll_up(effective_grid(df, tree), lambda grids: tree.ancestor_at(grids, level))
         return keys, codes, \
             {c: tree.node(c).name for c in codes}, "unplaced"
     raise UsageError(f"--by: expected none, department or area:LEVEL, got {by!r}")
