@@ -10,7 +10,9 @@ from layouts.wall import TILES
 
 
 def test_wal001_update_fills_every_tile_and_the_map(demo_runtime):
-    now = datetime.now(timezone.utc)
+    # just after the last poll (the session's runtime may have been polled minutes ago)
+    last = max(h["last_success"] for h in demo_runtime.queries.feed_health().values() if h.get("last_success"))
+    now = datetime.fromtimestamp(last + 1, timezone.utc)
     values, classes, chips, hideout, fig, notice = wall.update(1, "zh", demo_runtime, Viewer(), now)
     assert len(values) == len(TILES) == len(classes)
     open_value = values[[t.metric for t in TILES].index("open")]
