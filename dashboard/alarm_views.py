@@ -131,10 +131,10 @@ def counts(rt, viewer: Viewer) -> dict[str, dict[int, int]]:
     return {net: {int(lv): int(table.loc[net, lv]) for lv in table.columns} for net in table.index}
 
 
-def last_seen(rt) -> pd.Series:
+def last_seen(rt) -> pd.Series | dict:
     df = readings(rt)
-    if df.empty:
-        return pd.Series(dtype="datetime64[ns, UTC]")
+    if df.empty:   # a dict: pandas 3 cannot map through an empty datetime Series
+        return {}
     return df.groupby("sensor_id")["observed_at"].max()
 
 
@@ -194,7 +194,11 @@ def nearby_tickets(rt, viewer: Viewer, a, now: datetime, limit: int = 8) -> list
     dist = pd.Series(distance_m(float(a.lon), float(a.lat), df["lon"].astype(float), df["lat"].astype(float)),
                      index=df.index)
     same = df["grid"] == a.grid_code if a.grid_code else pd.Series(False, index=df.index)
-    df = df[(dist <= NEARBY_M) | same].assign(distance_m=dist)
+    keep = (dist <= NEARBY_M) | same
+    # filtered first, then assigned: pandas 3 gives an empty frame the index of an assigned Series
+    df = df[keep].assign(distance_m=dist[keep].to_numpy())
+    if df.empty:
+        return []
     words = NETWORK_WORDS.get(a.network, ())
     df = df.assign(related=df["category"].fillna("").map(lambda c: any(w in c for w in words)))
     df = q.for_display(df.sort_values(["related", "distance_m"], ascending=[False, True]).head(limit), viewer)

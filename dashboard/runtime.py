@@ -166,8 +166,11 @@ def _start_sensor_simulator(settings: Settings, store: Store):
         accelerated_clock(system_clock(), settings.demo.speed, real=system_clock)
     server, _url = start_sensor_simulator(seed=settings.demo.seed, clock=clock)
     if store.dataset("alarms").count() == 0:
-        store.dataset("alarms").upsert(history_alarms(server.sensors, clock(), days=5, seed=settings.demo.seed,
-                                                      rules=settings.alarms))
+        past = history_alarms(server.sensors, clock(), days=5, seed=settings.demo.seed, rules=settings.alarms)
+        store.dataset("alarms").upsert(past)
+        for a in past:   # the sensors of still-active past alarms keep reading out of range
+            if a["status"] != "resolved":
+                server.incident(a["sensor_id"], a["level"], minutes=240)
     return server
 
 

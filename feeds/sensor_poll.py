@@ -1,7 +1,7 @@
 """Sensor and responder feeds for the poller: registry and readings in, alarms out.
 
-Adapters registered in `feeds.registry` for (sensors, json | fiware | sensorthings) and
-(responders, json). One poll of a sensor feed:
+Adapters registered in `feeds.registry` for (sensors, json | fiware | sensorthings) (and
+(responders, json) from `feeds.responders_poll`). One poll of a sensor feed:
 1. the sensor registry (`[feeds.sensor] registry_url`, canonical sensor fields), re-read
    every `REGISTRY_EVERY_S`, positions converted to WGS-84 → dataset "sensors";
 2. readings (and FIWARE Alert/Anomaly alarms) since the cursor (the latest `observed_at`
@@ -31,7 +31,6 @@ from feeds.sensor_settings import SensorFeedSettings
 REGISTRY_EVERY_S = 600
 OFFLINE_EVERY_S = 30
 RECENT = 30
-TEAM_STATUS = ("free", "en_route", "on_site", "off_duty")
 SENSOR_FIELDS = ("sensor_id", "network", "kind", "lat", "lon", "grid_code", "facility", "offline_after_s")
 _cache: dict[int, tuple[int, dict]] = {}   # id(store) → (sensors version, registry by id)
 
@@ -286,42 +285,5 @@ def poll_sensorthings(ctx: PollContext) -> list[Batch]:
     return _finish(ctx, settings, records, rejects, reg)
 
 
-def parse_teams(doc: object, settings: SensorFeedSettings, now: datetime,
-                mapping: dict[str, str] | None = None) -> tuple[list[dict], list[dict]]:
-    """Response teams (`team_id, name, network, lat, lon, status`) and rejects."""
-    items = doc.get("teams", doc.get("items")) if isinstance(doc, dict) else doc
-    if not isinstance(items, list):
-        raise sr.FeedFormatError("a responders document must be a list or {\"teams\": [...]}")
-    records, rejects = [], []
-    for i, raw in enumerate(items):
-        try:
-            if not isinstance(raw, dict):
-                raise sr.Rejected(f"item is not an object: {type(raw).__name__}")
-            item = {**raw, **{canon: raw[src] for src, canon in (mapping or {}).items() if src in raw}}
-            if not str(item.get("team_id") or "").strip():
-                raise sr.Rejected("team_id is missing")
-            if item.get("status") not in TEAM_STATUS:
-                raise sr.Rejected(f"status {item.get('status')!r} is not one of {', '.join(TEAM_STATUS)}")
-            lon, lat = sr.position(item.get("lon"), item.get("lat"), settings)
-            seen = sr.instant(item["updated_at"], settings, "updated_at") if item.get("updated_at") else now.isoformat()
-            records.append({"team_id": str(item["team_id"]), "name": item.get("name") or str(item["team_id"]),
-                            "network": item.get("network"), "status": item["status"], "job": item.get("job"),
-                            "lon": lon, "lat": lat, "seen_at": seen, "updated_at": stamp(_t(seen))})
-        except sr.Rejected as exc:
-            rejects.append(sr.reject(i, str(exc), raw))
-    return records, rejects
-
-
-def poll_responders(ctx: PollContext) -> list[Batch]:
-    """The responders feed: where each response team is and whether it is free."""
-    settings = feed_settings(ctx.feed)
-    try:
-        records, rejects = parse_teams(sr.load_json(fetch(ctx, ctx.feed.url)), settings, ctx.now,
-                                       getattr(ctx.feed, "mapping", None))
-    except sr.FeedFormatError as exc:
-        raise FeedError(str(exc)) from None
-    return [Batch("responders", records, _rejects(rejects), len(records) + len(rejects))]
-
-
 ADAPTERS = {("sensors", "json"): poll_json, ("sensors", "fiware"): poll_fiware,
-            ("sensors", "sensorthings"): poll_sensorthings, ("responders", "json"): poll_responders}
+            ("sensors", "sensorthings"): poll_sensorthings}

@@ -74,7 +74,7 @@ def fit_zoom(bounds, width_px: int = 1000, height_px: int = 620) -> float:
 
 def grid(lang: str) -> dag.AgGrid:
     cols = [
-        {"field": "level", "headerName": t("alarms.col.level", lang), "width": 76,
+        {"field": "level", "headerName": t("alarms.col.level", lang), "width": 70, "minWidth": 70, "maxWidth": 80,
          "valueFormatter": {"function": "['','Ⅰ','Ⅱ','Ⅲ','Ⅳ'][params.value]"},
          "cellClassRules": {f"lvcell lv{lv}": {"function": f"params.value == {lv}"} for lv in LEVELS}},
         {"field": "where", "headerName": t("alarms.col.where", lang), "flex": 1.3, "minWidth": 130},

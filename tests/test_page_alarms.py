@@ -85,6 +85,10 @@ def test_pal004_callbacks_filter_select_and_act(demo_runtime):
     detail = page.detail(target, "zh", rt, ME, now)
     text = orjson.dumps([c.to_plotly_json() for c in detail], default=str).decode()
     assert target.split("/")[0] in text and "最近的空闲抢修队" in text
+    for a in every:   # nearby tickets are real tickets within 500 m or in the alarm's grid
+        d = views.detail(rt, ME, a["alarm_id"], now)
+        assert all(isinstance(x["ticket_id"], str) and x["created_at"] != "NaT" for x in d["tickets"])
+        assert all(x["distance_m"] <= 500 or d["alarm"]["grid_code"] for x in d["tickets"])
     msg, done = page.act(ids.ALARM_ACK, target, 3, "zh", rt, Viewer(user="tester"), now)
     assert done == 4 and "已确认" in msg and "tester" in msg
     msg, done = page.act(ids.ALARM_ACK, target, 4, "zh", rt, Viewer(user="tester"), now)
