@@ -72,4 +72,8 @@ def register(app, rt) -> None:
 
 
 def page(lang: str, rt):
-    return view.layout(lang, [f.name for f in rt.feeds])
+    names = [f.name for f in rt.feeds]
+    health = rt.queries.feed_health()
+    # open on the feed that rejected the most: that is what an operator comes here for
+    names.sort(key=lambda n: -int(health.get(n, {}).get("rejected_total", 0)))
+    return view.layout(lang, names)

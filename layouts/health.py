@@ -6,6 +6,7 @@ import dash_ag_grid as dag
 from dash import dcc, html
 
 from layouts import ids
+from layouts.components import grid_options
 from layouts.i18n import t
 
 HEALTH_COLUMNS = ("health.feed", "health.kind", "health.status", "health.last_success", "health.age",
@@ -44,7 +45,7 @@ def layout(lang: str, feeds: list[str]) -> html.Div:
             dcc.Dropdown(id=ids.HEALTH_FEED, options=[{"label": f, "value": f} for f in feeds],
                          value=feeds[0] if feeds else None, clearable=False, className="dark-dropdown"),
             dag.AgGrid(id=ids.HEALTH_REJECTS, columnDefs=reject_columns(lang), rowData=[],
-                       className="ag-theme-alpine-dark", style={"height": "420px"},
-                       dashGridOptions={"animateRows": False}, getRowId="params.data.key"),
+                       style={"height": "420px"}, dashGridOptions=grid_options(),
+                       getRowId="params.data.key"),
         ]),
     ])
