@@ -21,9 +21,6 @@ from layouts import tickets as view
 from layouts.i18n import t
 from metrics.tickets import FALLBACK_NOTICE, fallback_years
 
-PATH = "/tickets"
-
-
 def fmt_value(metric: str, v, lang: str = "zh") -> str:
     kind = view.metric_kind(metric)
     if v is None:
@@ -101,8 +98,13 @@ def _legend(h: dict, metric: str, lang: str) -> list:
             html.Span(className=f"tk-ramp tk-ramp-{h['better']}"), html.Span(hi)]
 
 
-def render(search, trigger, lang, rt, viewer, now: datetime | None = None) -> tuple:
-    """Everything the page shows for the URL's state (see `register` for the order)."""
+def render(search, drawn: dict | None, lang, rt, viewer, now: datetime | None = None) -> tuple:
+    """Everything the page shows for the URL's state (see `register` for the order).
+
+    `drawn`: the TK_ASOF of the last draw. When it was for the same URL (a refresh), the
+    breadcrumb, the shapes and the map's view are left alone: only numbers change. Decided
+    by what is on screen, not by which input fired, so a tick racing a click loses nothing.
+    """
     lang = lang or "zh"
     q, tz = rt.queries, rt.settings.city.timezone
     tree = q.tree()
@@ -131,8 +133,9 @@ def render(search, trigger, lang, rt, viewer, now: datetime | None = None) -> tu
             f"{shown_end:%Y-%m-%d %H:%M:%S} · {t('tickets.as_of', lang)} {pd.Timestamp(now).tz_convert(tz):%H:%M:%S}")
     years = fallback_years(q.tickets(viewer, area=node), tz)
     notice = FALLBACK_NOTICE["en" if lang == "en" else "zh"].format(years=", ".join(map(str, years))) if years else ""
-    asof = {"now": now.isoformat(), "start": start.isoformat(), "end": end.isoformat(), "node": node}
-    first = trigger != ids.TICK
+    asof = {"now": now.isoformat(), "start": start.isoformat(), "end": end.isoformat(), "node": node,
+            "search": search or ""}
+    first = not drawn or drawn.get("search") != (search or "")
     crumbs = no_update
     url = viewport = no_update
     if first and tree is not None:
@@ -159,8 +162,8 @@ def register(app, rt) -> None:
         Input(ids.TK_DATES, "end_date"), Input(ids.TK_METRIC, "value"), Input(ids.TK_AREAS, "clickData"),
         Input(ids.TK_TABLE, "cellClicked"))(_navigate)
 
-    def _render(search, n, lang):
-        return render(search, ctx.triggered_id, lang, rt, current_viewer(rt.settings.access))
+    def _render(search, n, drawn, lang):
+        return render(search, drawn, lang, rt, current_viewer(rt.settings.access))
 
     app.callback(
         Output(ids.TK_CRUMBS, "children"), Output(ids.TK_AREAS, "url"), Output(ids.TK_MAP, "viewport"),
@@ -168,7 +171,8 @@ def register(app, rt) -> None:
         Output(ids.TK_TREND, "figure"), Output(ids.TK_CATEGORIES, "figure"), Output(ids.TK_DEPARTMENTS, "rowData"),
         Output(ids.TK_INFO, "children"), Output(ids.TK_NOTICE, "children"), Output(ids.TK_FORMULA, "children"),
         Output(ids.TK_LEGEND, "children"), Output(ids.TK_ASOF, "data"),
-        Input(ids.TK_URL, "search"), Input(ids.TICK, "n_intervals"), State(ids.LANG, "data"))(_render)
+        Input(ids.TK_URL, "search"), Input(ids.TICK, "n_intervals"), State(ids.TK_ASOF, "data"),
+        State(ids.LANG, "data"))(_render)
     tickets_members.register(app, rt)
 
 

@@ -29,7 +29,8 @@ def header(field: str, lang: str) -> str:
 def columns(lang: str, fields) -> list[dict]:
     cols = []
     for f in fields:
-        col = {"field": f, "headerName": header(f, lang), "width": _WIDTHS.get(f, 110), "filter": True}
+        col = {"field": f, "headerName": header(f, lang), "width": _WIDTHS.get(f, 110), "filter": True,
+               "cellDataType": "text", "tooltipField": f}
         if f == "light":
             col.update(cellRenderer="odLight", filter=False, sortable=True,
                        comparator={"function": "odLightOrder(valueA, valueB)"})
@@ -38,7 +39,7 @@ def columns(lang: str, fields) -> list[dict]:
                 t("overdue.overdue", lang), t("overdue.due_soon", lang))}
             col["cellClassRules"] = {"od-late": "params.value === 'overdue'", "od-soon": "params.value === 'due_soon'"}
         elif f == "late_h":
-            col.update(type="numericColumn", filter="agNumberColumnFilter",
+            col.update(type="numericColumn", filter="agNumberColumnFilter", cellDataType="number", tooltipField=None,
                        valueFormatter={"function": f"odLate(params.value, '{lang}')"},
                        cellClassRules={"od-late": "params.value > 0"}, sort="desc")
         elif f == "ticket_id":

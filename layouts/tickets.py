@@ -18,7 +18,7 @@ from layouts import ids
 from layouts.components import grid_options
 from layouts.i18n import t
 from layouts.tickets_members import members_panel
-from metrics.tickets import COUNT_IDS, HANDLING_IDS, METRIC_IDS, RATE_FORMULAS, RATE_IDS
+from metrics.tickets import HANDLING_IDS, METRIC_IDS, RATE_FORMULAS, RATE_IDS
 
 NS = Namespace("cityops", "tickets")
 # metrics where a higher value is better (green) / worse (red); the rest are plain volumes
@@ -53,14 +53,16 @@ def _metric_col(metric: str, lang: str, width: int = 104) -> dict:
 def drill_columns(lang: str) -> list[dict]:
     """The drill table: the area name (click: drill in), then every count and rate."""
     name = {"field": "name", "headerName": t("tickets.area", lang), "pinned": "left", "width": 170,
-            "cellClass": "tk-name", "tooltipField": "name"}
+            "cellClass": "tk-name", "tooltipField": "name",
+            "cellClassRules": {"tk-name-plain": "params.data.code === null || params.node.rowPinned"}}
     return [name] + [_metric_col(m, lang) for m in METRIC_IDS]
 
 
 def department_columns(lang: str) -> list[dict]:
     return [
         {"field": "rank", "headerName": t("tickets.rank", lang), "width": 72, "type": "numericColumn"},
-        {"field": "department", "headerName": t("tickets.department", lang), "width": 170, "tooltipField": "department"},
+        {"field": "department", "headerName": t("tickets.department", lang), "width": 170,
+         "tooltipField": "department"},
         _metric_col("score", lang, 96), _metric_col("received", lang, 92), _metric_col("on_time_rate", lang),
         _metric_col("resolution_rate", lang), _metric_col("satisfaction_rate", lang),
         _metric_col("response_rate", lang), _metric_col("overdue", lang, 80),
@@ -103,7 +105,7 @@ def controls(lang: str) -> html.Div:
         html.Span(t("tickets.window", lang), className="tk-label"),
         dcc.RadioItems(id=ids.TK_WINDOW, options=options, inline=True, className="tk-radio"),
         dcc.DatePickerRange(id=ids.TK_DATES, display_format="YYYY-MM-DD", className="tk-dates",
-                            first_day_of_week=1, minimum_nights=0),
+                            first_day_of_week=1, minimum_nights=0, style={"width": "300px"}),
         html.Span(t("tickets.metric", lang), className="tk-label"),
         dcc.Dropdown(id=ids.TK_METRIC, options=metrics, clearable=False, searchable=False,
                      className="dark-dropdown tk-metric"),

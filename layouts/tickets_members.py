@@ -14,12 +14,12 @@ from layouts import ids
 from layouts.components import grid_options
 from layouts.i18n import t
 
-_WIDTHS = {"ticket_id": 170, "created_at": 140, "deadline_at": 140, "closed_at": 140, "caller_phone": 130}
+_WIDTHS = {"ticket_id": 170, "created_at": 150, "deadline_at": 150, "closed_at": 150, "caller_phone": 130}
 
 
 def member_columns(lang: str) -> list[dict]:
     return [{"field": f, "headerName": t(f"tickets.col.{f}", lang), "width": _WIDTHS.get(f, 110),
-             "tooltipField": f} for f in ROW_FIELDS]
+             "tooltipField": f, "cellDataType": "text"} for f in ROW_FIELDS]
 
 
 def part_options(lang: str, num: int | None = None, den: int | None = None) -> list[dict]:

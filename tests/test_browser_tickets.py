@@ -17,22 +17,24 @@ def test_tkb001_click_a_district_row_then_go_back(dash_duo, demo_runtime):
     district = tree.children(tree.root.code)[0]
     app = create_app(demo_runtime)
     dash_duo.start_server(app)
-    dash_duo.wait_for_page(url=dash_duo.server_url + "/tickets?win=last_30_days&metric=on_time_rate", timeout=30)
+    dash_duo.driver.set_window_size(1920, 1080)  # the page's size; a tiny window hides the text
+    dash_duo.wait_for_page(url=dash_duo.server_url + "/tickets?win=last_30_days&metric=on_time_rate", timeout=60)
 
-    dash_duo.driver.save_screenshot("/tmp/tk/duo.png"); import time; time.sleep(15); dash_duo.driver.save_screenshot("/tmp/tk/duo2.png"); print("LOGS", dash_duo.get_logs())
-    dash_duo.wait_for_text_to_equal("#tk-crumbs .current", tree.root.name, timeout=30)
+    dash_duo.wait_for_text_to_equal("#tk-crumbs .current", tree.root.name, timeout=60)
+    # settled: drawn for the URL's window (the first draw, before the URL is read, is the default)
+    dash_duo.wait_for_contains_text("#tk-info", "近30天", timeout=60)
     cell = f'#tk-table .ag-row[row-id="{district.code}"] .ag-cell[col-id="name"]'
-    dash_duo.wait_for_text_to_equal(cell, district.name, timeout=30)
+    dash_duo.wait_for_text_to_equal(cell, district.name, timeout=60)
     dash_duo.find_element(cell).click()
 
-    dash_duo.wait_for_text_to_equal("#tk-crumbs .current", district.name, timeout=20)
+    dash_duo.wait_for_text_to_equal("#tk-crumbs .current", district.name, timeout=30)
     assert f"node={district.code}" in dash_duo.driver.current_url
     assert "win=last_30_days" in dash_duo.driver.current_url
     first_street = tree.children(district.code)[0]
-    dash_duo.wait_for_element(f'#tk-table .ag-row[row-id="{first_street.code}"]', timeout=20)
+    dash_duo.wait_for_element(f'#tk-table .ag-row[row-id="{first_street.code}"]', timeout=30)
 
     dash_duo.driver.back()   # the browser's back button returns to the city
-    dash_duo.wait_for_text_to_equal("#tk-crumbs .current", tree.root.name, timeout=20)
+    dash_duo.wait_for_text_to_equal("#tk-crumbs .current", tree.root.name, timeout=30)
     assert "node=" not in dash_duo.driver.current_url
-    dash_duo.wait_for_element(f'#tk-table .ag-row[row-id="{district.code}"]', timeout=20)
+    dash_duo.wait_for_element(f'#tk-table .ag-row[row-id="{district.code}"]', timeout=30)
     assert not [e for e in dash_duo.get_logs() or [] if e.get("level") == "SEVERE"]

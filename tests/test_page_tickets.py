@@ -14,9 +14,6 @@ from dashboard.access import Viewer
 from layouts import ids
 from metrics import tickets as tk
 
-NOW = None
-
-
 @pytest.fixture(scope="module")
 def now(demo_runtime):
     return cb.as_of(demo_runtime, datetime.now(timezone.utc))
@@ -64,7 +61,8 @@ def test_tkp004_city_rows_add_up_to_the_whole_frame(demo_runtime, now, window):
     drill = tv.drill_table(q, v, None, now, start, end)
     whole = tk.kpis(q.tickets(v), now, start, end, q.settings.tickets)
     tree = q.tree()
-    assert [r["code"] for r in drill["rows"] if r["key"] != tv.UNPLACED] == [c.code for c in tree.children(tree.root.code)]
+    kids = [c.code for c in tree.children(tree.root.code)]
+    assert [r["code"] for r in drill["rows"] if r["key"] != tv.UNPLACED] == kids
     for count in tk.COUNT_IDS:
         assert sum(r[count] for r in drill["rows"]) == whole[count] == drill["total"][count], count
     for rate in tk.RATE_IDS:
@@ -141,7 +139,8 @@ def test_tkp009_render_fills_everything_and_a_tick_keeps_the_map(demo_runtime, n
     rt = demo_runtime
     tree = rt.queries.tree()
     district = tree.children(tree.root.code)[0].code
-    out = cb.render(f"?node={district}&win=last_30_days&metric=on_time_rate", None, "zh", rt, Viewer(), now)
+    search = f"?node={district}&win=last_30_days&metric=on_time_rate"
+    out = cb.render(search, None, "zh", rt, Viewer(), now)
     crumbs, url, viewport, hideout, rows, pinned, trend, cats, depts, info, notice, formula, legend, asof = out
     assert url == f"/api/areas.geojson?parent={district}"
     assert viewport["bounds"] and len(rows) == len(tree.children(district))
@@ -151,9 +150,11 @@ def test_tkp009_render_fills_everything_and_a_tick_keeps_the_map(demo_runtime, n
     assert depts and depts[0]["rank"] == 1
     scores = [d["score"] for d in depts if d["score"] is not None]
     assert scores == sorted(scores, reverse=True)
-    tick = cb.render(f"?node={district}&win=last_30_days&metric=on_time_rate", ids.TICK, "zh", rt, Viewer(), now)
+    tick = cb.render(search, asof, "zh", rt, Viewer(), now)   # a refresh of what is drawn
     assert tick[1] is cb.no_update and tick[2] is cb.no_update and tick[0] is cb.no_update
     assert tick[3] == hideout
+    other = cb.render(search.replace("on_time_rate", "score"), asof, "zh", rt, Viewer(), now)
+    assert other[1] == url and other[0] is not cb.no_update   # a new URL redraws
 
 
 def test_tkp010_a_grid_lists_itself_among_its_siblings(demo_runtime, now):
