@@ -10,7 +10,7 @@ from callbacks.tickets import as_of
 from dashboard import overdue_views as ov
 from layouts import ids
 from layouts import overdue as view
-from layouts.i18n import t
+from layouts.i18n import ref_data, t
 from metrics.tickets import FALLBACK_NOTICE, fallback_years
 
 PATH = "/overdue"
@@ -49,7 +49,8 @@ def export(fmt: str, virtual_rows, lang, rt, viewer, now: datetime | None = None
     headers = {f: view.header(f, lang) for f in SCREEN_FIELDS}
     lights = {c: t(f"overdue.light.{c}", lang) for c in ("red", "yellow", "green")}
     states = {s: t(f"overdue.{s}", lang) for s in ov.STATES}
-    df = ov.export_frame(rt.queries, viewer, now, ticket_ids, headers, lights, states)
+    values = {f: ref_data(f, lang) for f in SCREEN_FIELDS if ref_data(f, lang)}
+    df = ov.export_frame(rt.queries, viewer, now, ticket_ids, headers, lights, states, values)
     stamp = now.astimezone(timezone.utc).strftime("%Y%m%d-%H%M")
     if fmt == "xlsx":
         return dcc.send_bytes(ov.to_xlsx_bytes(df), f"overdue-{stamp}.xlsx")

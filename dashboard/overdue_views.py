@@ -100,7 +100,8 @@ def filter_options(q, viewer: Viewer) -> tuple[list[str], list[tuple[str, str]]]
 
 
 def export_frame(q, viewer: Viewer, now, ticket_ids: list[str], headers: dict[str, str],
-                 light_names: dict[str, str], state_names: dict[str, str]) -> pd.DataFrame:
+                 light_names: dict[str, str], state_names: dict[str, str],
+                 value_names: dict[str, dict[str, str]] | None = None) -> pd.DataFrame:
     """The rows on screen (given by id, in screen order) rebuilt on the server, always masked.
 
     Only tickets of the board in the viewer's scope are exported, whatever ids arrive.
@@ -110,6 +111,9 @@ def export_frame(q, viewer: Viewer, now, ticket_ids: list[str], headers: dict[st
     out = mask_frame(board.loc[ids])
     out["light"] = out["light"].map(light_names).fillna("")
     out["state"] = out["state"].map(state_names)
+    for field, names in (value_names or {}).items():      # coded values as the screen shows them
+        if field in out:
+            out[field] = out[field].astype(object).map(lambda v, n=names: n.get(v, v))
     return out.rename(columns=headers)[list(headers.values())].reset_index(drop=True)
 
 

@@ -322,3 +322,27 @@ def age_text(seconds: float | None, lang: str = "zh") -> str:
             n = int(s // size)
             return f"{n}{t('unit.' + unit, lang)}" if lang == "zh" else f"{n} {t('unit.' + unit, lang)}"
     return f"{int(s)}{t('unit.s', lang)}" if lang == "zh" else f"{int(s)} s"
+
+
+# -- coded values shown in grids (AG Grid `refData`: the value stays, the label is shown) --
+VALUE_LABELS: dict[str, dict[str, tuple[str, str]]] = {
+    "urgency": {"urgent": ("紧急", "urgent"), "normal": ("一般", "normal"), "complex": ("复杂", "complex")},
+    "status": {"reported": ("上报", "reported"), "registered": ("立案", "registered"),
+               "dispatched": ("派遣", "dispatched"), "handling": ("处置", "handling"),
+               "verifying": ("核查", "verifying"), "closed": ("结案", "closed"), "cancelled": ("撤销", "cancelled")},
+    "rating": {"satisfied": ("满意", "satisfied"), "basic": ("基本满意", "basically satisfied"),
+               "dissatisfied": ("不满意", "dissatisfied")},
+    "resolved": {"yes": ("已解决", "resolved"), "no": ("未解决", "unresolved")},
+    "source": {"hotline": ("12345热线", "12345 hotline"), "patrol": ("网格巡查", "grid patrol"),
+               "app": ("城市APP", "city app"), "police": ("110联动", "police 110"),
+               "open311": ("Open311", "Open311"), "other": ("其他", "other")},
+    "kind": {"event": ("事件", "event"), "component": ("部件", "component")},
+}
+
+
+def ref_data(field: str, lang: str = "zh") -> dict[str, str] | None:
+    """Display labels of a coded field's values, or None for a free-text field."""
+    labels = VALUE_LABELS.get(field)
+    if labels is None:
+        return None
+    return {value: (en if lang == "en" else zh) for value, (zh, en) in labels.items()}

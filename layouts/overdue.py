@@ -11,7 +11,7 @@ from dash import dcc, html
 
 from layouts import ids
 from layouts.components import grid_options
-from layouts.i18n import t
+from layouts.i18n import ref_data, t
 
 _WIDTHS = {"ticket_id": 170, "light": 74, "state": 88, "late_h": 120, "deadline_at": 150, "department": 160,
            "street": 130, "community": 130, "grid": 120, "category": 120, "urgency": 96, "status": 100,
@@ -44,6 +44,8 @@ def columns(lang: str, fields) -> list[dict]:
                        cellClassRules={"od-late": "params.value > 0"}, sort="desc")
         elif f == "ticket_id":
             col["pinned"] = "left"
+        elif ref_data(f, lang):
+            col["refData"] = ref_data(f, lang)
         cols.append(col)
     return cols
 

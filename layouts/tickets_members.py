@@ -12,14 +12,20 @@ from dash import dcc, html
 from dashboard.ticket_views import ROW_FIELDS
 from layouts import ids
 from layouts.components import grid_options
-from layouts.i18n import t
+from layouts.i18n import ref_data, t
 
 _WIDTHS = {"ticket_id": 170, "created_at": 150, "deadline_at": 150, "closed_at": 150, "caller_phone": 130}
 
 
 def member_columns(lang: str) -> list[dict]:
-    return [{"field": f, "headerName": t(f"tickets.col.{f}", lang), "width": _WIDTHS.get(f, 110),
-             "tooltipField": f, "cellDataType": "text"} for f in ROW_FIELDS]
+    cols = []
+    for f in ROW_FIELDS:
+        col = {"field": f, "headerName": t(f"tickets.col.{f}", lang), "width": _WIDTHS.get(f, 110),
+               "tooltipField": f, "cellDataType": "text"}
+        if ref_data(f, lang):
+            col["refData"] = ref_data(f, lang)
+        cols.append(col)
+    return cols
 
 
 def part_options(lang: str, num: int | None = None, den: int | None = None) -> list[dict]:

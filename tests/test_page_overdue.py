@@ -75,6 +75,9 @@ def test_odp004_export_is_the_view_in_order_and_masked(demo_runtime, now):
     raw = board.set_index("ticket_id").loc[shown, "caller_phone"]
     assert not set(phones) & set(raw.dropna())             # never a real number
     assert phones.str.contains(r"\*\*\*\*").all()
+    urgency = [c for c in df.columns if c not in ("工单号",) and set(df[c].dropna()) & {"一般", "紧急", "复杂"}]
+    assert urgency, "urgency exported with its Chinese label, as on screen"
+    assert not df.isin(["normal", "urgent", "complex"]).any().any()
     xl = cb.export("xlsx", virtual, "en", rt, Viewer(), now)
     wb = openpyxl.load_workbook(io.BytesIO(base64.b64decode(xl["content"])))
     ws = wb.active
