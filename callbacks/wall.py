@@ -56,7 +56,14 @@ def register(app, rt) -> None:
         Output(ids.WALL_TREND, "figure"), Output(ids.WALL_NOTICE, "children"),
         Input(ids.TICK, "n_intervals"), Input(ids.WALL_TREND, "id"), State(ids.LANG, "data"),
     )(lambda n, _id, lang: update(n, lang, rt, current_viewer(rt.settings.access)))
+    # the shapes' URL carries the tree's version: a tree loaded (or redrawn) after the page
+    # opened is fetched again by the browser
+    app.callback(Output(ids.WALL_AREAS, "url"), Input(ids.TICK, "n_intervals"))(lambda n: areas_url(rt))
     register_alarms(app, rt)
+
+
+def areas_url(rt) -> str:
+    return f"/api/areas.geojson?level=street&v={rt.store.areas_version()}"
 
 
 # ---- the alarm part: network × level, the flash, emergency mode (平战转换) -------------------
@@ -138,5 +145,5 @@ def page(lang: str, rt):
     if tree is not None and tree.bounds(tree.root.code):
         x0, y0, x1, y1 = tree.bounds(tree.root.code)
         bounds = [[y0, x0], [y1, x1]]
-    return view.layout(lang, "/api/areas.geojson?level=street", bounds or [[39.3, 106.7], [39.9, 107.1]],
+    return view.layout(lang, areas_url(rt), bounds or [[39.3, 106.7], [39.9, 107.1]],
                        rt.settings.map.tile_url, rt.settings.map.attribution)

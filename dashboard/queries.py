@@ -123,7 +123,8 @@ class Queries:
         """Compute once per (view, arguments, scope, data versions) across all workers."""
         if self.cache is None:
             return compute()
-        raw = orjson.dumps([name, parts, viewer.areas, viewer.departments, self.versions()],
+        raw = orjson.dumps([name, parts, viewer.areas, viewer.departments, viewer.see_personal_data,
+                            self.versions()],
                            default=str, option=orjson.OPT_NON_STR_KEYS)
         key = f"view:{name}:{hashlib.sha1(raw).hexdigest()}"
         hit = self.cache.get(key)
