@@ -209,9 +209,5 @@ def _gzipped(body: bytes) -> bytes:
 
 
 def page(lang: str, rt):
-    tree = rt.queries.tree()
-    bounds = [[39.3, 106.7], [39.9, 107.1]]
-    if tree is not None and tree.bounds(tree.root.code):
-        x0, y0, x1, y1 = tree.bounds(tree.root.code)
-        bounds = [[y0, x0], [y1, x1]]
+    bounds = rt.queries.map_bounds()
     return view.layout(lang, bounds, rt.settings.map.tile_url, rt.settings.map.attribution)

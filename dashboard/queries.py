@@ -68,6 +68,19 @@ class Queries:
                     self._frame["grid"] = effective_grid(self._frame, self._tree)
             return self._tree
 
+    def map_bounds(self) -> list[list[float]]:
+        """Leaflet bounds [[south, west], [north, east]] of the whole area tree.
+
+        Before any tree is loaded: China's extent (the map is empty then anyway; pages
+        refetch their shapes when the tree arrives).
+        """
+        tree = self.tree()
+        box = tree.bounds(tree.root.code) if tree is not None else None
+        if not box:
+            return [[18.0, 73.0], [54.0, 135.0]]
+        x0, y0, x1, y1 = box
+        return [[y0, x0], [y1, x1]]
+
     # -- tickets ----------------------------------------------------------------------
     def all_tickets(self) -> pd.DataFrame:
         """Every ticket, prepared, with its effective `grid`; unmasked (internal use)."""

@@ -231,6 +231,10 @@ class Store:
             p.set(f"{self.ns}:feed:{feed}:health", orjson.dumps(health))
             p.execute()
 
+    def feed_health(self, feed: str) -> dict:
+        raw = self.r.get(f"{self.ns}:feed:{feed}:health")
+        return orjson.loads(raw) if raw else {}
+
     def health(self) -> dict[str, dict]:
         names = sorted(n.decode() for n in self.r.smembers(f"{self.ns}:feeds"))
         vals = self.r.mget([f"{self.ns}:feed:{n}:health" for n in names]) if names else []

@@ -75,7 +75,7 @@ class Poller:
 
     def _run_feed(self, feed, force: bool) -> dict | None:
         now = self.clock()
-        health = self.store.health().get(feed.name, {})
+        health = self.store.feed_health(feed.name)
         if not force and health.get("next_try") and now.timestamp() < health["next_try"]:
             return None
         state = self.store.feed_state(feed.name)

@@ -94,16 +94,21 @@ def demo_runtime(tmp_path_factory):
 
     Pages' callbacks can be called as plain functions against it (`rt.queries`, …).
     """
+    rt = polled_demo_runtime(tmp_path_factory.mktemp("demo-rt"), history_days=7)
+    yield rt
+    rt.close()
+
+
+def polled_demo_runtime(data_dir, history_days: int):
+    """A demo runtime on an embedded Redis in `data_dir`, every feed polled once, no scheduler."""
     from dashboard.runtime import Runtime
     from dashboard.settings import DemoSettings, StoreSettings, load_settings, with_changes
     from feeds.poller import Poller
 
-    base = load_settings(None, env={})
-    settings = with_changes(base, store=StoreSettings(data_dir=str(tmp_path_factory.mktemp("demo-rt"))),
-                            demo=DemoSettings(history_days=7))
+    settings = with_changes(load_settings(None, env={}), store=StoreSettings(data_dir=str(data_dir)),
+                            demo=DemoSettings(history_days=history_days))
     rt = Runtime.start(settings, poll=False)
     rt.poller = Poller(settings, rt.store, rt.feeds)
     for feed in rt.feeds:
         rt.poller.run_feed(feed, force=True)
-    yield rt
-    rt.close()
+    return rt

@@ -9,21 +9,14 @@ import time
 import pytest
 
 from dashboard.app_factory import create_app
-from dashboard.runtime import Runtime
-from dashboard.settings import DemoSettings, StoreSettings, load_settings, with_changes
-from feeds.poller import Poller
+from tests.conftest import polled_demo_runtime
 
 pytestmark = pytest.mark.browser
 
 
 @pytest.fixture
 def alarm_runtime(tmp_path):
-    settings = with_changes(load_settings(None, env={}), store=StoreSettings(data_dir=str(tmp_path / "var")),
-                            demo=DemoSettings(history_days=2))
-    rt = Runtime.start(settings, poll=False)
-    rt.poller = Poller(settings, rt.store, rt.feeds)
-    for feed in rt.feeds:
-        rt.poller.run_feed(feed, force=True)
+    rt = polled_demo_runtime(tmp_path / "var", history_days=2)
     yield rt
     rt.close()
 
