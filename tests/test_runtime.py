@@ -37,13 +37,14 @@ def test_run001_app_serves_demo_and_ctrl_c_leaves_no_redis(tmp_path):
         while time.monotonic() < deadline:
             try:
                 health = requests.get(f"http://127.0.0.1:{port}/healthz", timeout=2).json()
-                if health["versions"]["tickets"] > 0:
+                # the feeds run concurrently: wait until both the tickets and the area tree are in
+                if health["versions"]["tickets"] > 0 and health["versions"]["areas"] > 0:
                     break
             except (requests.ConnectionError, requests.ReadTimeout):
                 pass
             time.sleep(1)
         assert health and health["ok"] and health["leader"], health
-        assert health["versions"]["tickets"] > 0 and health["versions"]["areas"] > 0
+        assert health["versions"]["tickets"] > 0 and health["versions"]["areas"] > 0, health
         page = requests.get(f"http://127.0.0.1:{port}/", timeout=10)
         assert page.status_code == 200 and "_dash-config" in page.text
         assert not re.search(r"https?://(?!127\.0\.0\.1|localhost)[^\"' ]+\.(js|css)", page.text)
