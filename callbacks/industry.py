@@ -1,21 +1,27 @@
-"""/industry: the URL (`?node=&period=&ent=`) is the state; callbacks read it, ask
-dashboard.industry_views (grading memoized per data version) and fill the shell.
+"""/industry: the URL (`?node=&period=&street=&park=&grade=&industry=&ent=`) is the state;
+callbacks read it, ask dashboard.industry_views (grading memoized per data version) and
+fill the shell.
 
-- `navigate`: period choice and clicks (ranking, low list, scatter, map) → a new URL;
-  a new URL → the period dropdown. One callback, so the URL ↔ dropdown loop is legal.
-- `board`: URL + filters + data version → summary, ranking, scatter, map, areas, low list.
+- `navigate`: period and filter choices and clicks (ranking, low list, scatter, map) → a
+  new URL (a history entry); a URL from outside (load, back button, shared link) or new
+  data → the period and filter dropdowns (options and value together: a Dash 4 dropdown
+  clears a value its options lack). One callback, so the URL ↔ dropdowns loop is legal.
+- `board`: URL + data version → summary, ranking, scatter, map, areas, low list.
 - `detail`: `ent` in the URL → the enterprise's page (and hides the board).
-- `export`: the low-efficiency list as CSV or XLSX.
+- `export`: the low-efficiency list as CSV or XLSX, with the URL's filters.
+
+A filter value the data does not offer (an old link, a typo) is ignored: the board shows
+all for it and its dropdown shows nothing.
 """
 
 from __future__ import annotations
 
 import time
-from urllib.parse import parse_qs, urlencode
 
 from dash import Input, Output, State, ctx, dcc, html, no_update
 
 from dashboard import industry_views as iv
+from dashboard.access import Viewer
 from layouts import ids
 from layouts import industry as view
 from layouts import industry_detail as detail_view
@@ -25,22 +31,15 @@ from layouts.i18n import TEXT, t
 from metrics.industry import GRADES, what_if
 
 CLICK_INPUTS = (ids.IND_RANKING, ids.IND_LOW, ids.IND_SCATTER, ids.IND_MAP_POINTS, ids.IND_MAP_AREAS)
-
-
-def parse_search(search: str | None) -> dict:
-    qs = parse_qs((search or "").lstrip("?"))
-    return {k: (qs.get(k) or [None])[0] for k in ("node", "period", "ent")}
-
-
-def make_search(node=None, period=None, ent=None) -> str:
-    qs = {k: v for k, v in (("node", node), ("period", period), ("ent", ent)) if v}
-    return "?" + urlencode(qs) if qs else ""
+FILTER_IDS = {ids.IND_STREET: "street", ids.IND_PARK: "park", ids.IND_GRADE: "grade", ids.IND_INDUSTRY: "industry"}
+FROM_OUTSIDE = (None, ids.IND_URL, ids.IND_VERSION)   # the controls follow the URL
+EVERYONE = Viewer()
 
 
 def resolve(rt, search: str | None) -> tuple[str | None, str | None, str | None, list[str]]:
     """(node, period, ent, periods present): an unknown node is the city, an unknown or
     absent period the latest one."""
-    s = parse_search(search)
+    s = iv.parse_search(search)
     present = iv.periods(rt.queries)
     period = s["period"] if s["period"] in present else (present[0] if present else None)
     tree = rt.queries.tree()
@@ -61,23 +60,68 @@ def _clicked_code(trigger, rank_cell, low_cell, scatter_click, point_click, area
     return ("ent" if trigger == ids.IND_MAP_POINTS else "node"), code
 
 
-def navigate(trigger, search, period_value, rank_cell, low_cell, scatter_click, point_click, area_click, rt) -> tuple:
-    """→ (URL search, period options, period value)."""
-    node, period, ent, present = resolve(rt, search)
-    options = [{"label": p, "value": p} for p in present]
+def resolve_filters(rt, viewer: Viewer, search: str | None) -> tuple[iv.Filters, dict]:
+    """(the URL's filters that the data offers for its period, area and this viewer; those
+    choices). Anything else in the URL is ignored."""
+    node, period, _ent, _ = resolve(rt, search)
+    choices = iv.filter_choices(rt.queries, viewer, period, node)
+    return iv.valid_filters(iv.filters_from(iv.parse_search(search)), choices), choices
+
+
+def ignored_filters(search: str | None, f: iv.Filters) -> dict[str, str]:
+    """{key: value} of the URL's filter values that `f` (the resolved filters) left out."""
+    raw = iv.parse_search(search)
+    return {k: raw[k] for k in iv.FILTER_KEYS if raw[k] and raw[k] != getattr(f, k)}
+
+
+def controls(rt, viewer: Viewer, search: str | None) -> tuple:
+    """What the dropdowns show for a URL: (period options, period value, street / park /
+    industry options, street / park / grade / industry values)."""
+    _node, period, _ent, present = resolve(rt, search)
+    f, choices = resolve_filters(rt, viewer, search)
+    return ([{"label": p, "value": p} for p in present], period,
+            [{"label": n, "value": c} for c, n in choices["street"]],
+            [{"label": p, "value": p} for _, p in choices["park"]],
+            [{"label": p, "value": p} for _, p in choices["industry"]],
+            f.street, f.park, f.grade, f.industry)
+
+
+def _new_search(trigger, search, period_value, filter_values, clicks: tuple, rt, viewer: Viewer) -> str | None:
+    """The URL after a user action (None: nothing to change)."""
+    node, period, ent, _ = resolve(rt, search)
+    f, _ = resolve_filters(rt, viewer, search)
     if trigger == ids.IND_PERIOD:
-        if not period_value or period_value == period:
-            return no_update, no_update, no_update
-        return make_search(node, period_value, ent), no_update, no_update
+        return iv.format_search(node, period_value, ent, f) if period_value and period_value != period else None
+    if trigger in FILTER_IDS:
+        key = FILTER_IDS[trigger]
+        value = dict(zip(iv.FILTER_KEYS, filter_values or ())).get(key)
+        return iv.format_search(node, period, ent, iv.with_filter(f, key, value))
     if trigger in CLICK_INPUTS:
-        kind, code = _clicked_code(trigger, rank_cell, low_cell, scatter_click, point_click, area_click)
+        kind, code = _clicked_code(trigger, *clicks)
         if not code:
-            return no_update, no_update, no_update
+            return None
+        if kind == "ent":
+            return iv.format_search(node, period, code, f)
         tree = rt.queries.tree()
-        if kind == "node" and (tree is None or code not in tree or not tree.children(code)):
-            return no_update, no_update, no_update
-        return (make_search(node, period, code) if kind == "ent" else make_search(code, period)), no_update, no_update
-    return no_update, options, period
+        if tree is None or code not in tree or not tree.children(code):
+            return None
+        return iv.format_search(code, period, None, iv.drill_filters(tree, f, code))
+    return None
+
+
+def navigate(trigger, search, period_value, filter_values, rank_cell, low_cell, scatter_click, point_click,
+             area_click, rt, viewer: Viewer = EVERYONE) -> tuple:
+    """→ (URL search, then `controls`). `filter_values`: the street, park, grade and
+    industry dropdowns' values. A user action pushes a new URL and the controls show its
+    state (options of the new area or period included); a URL from outside or new data
+    leaves the URL alone and sets the controls from it."""
+    if trigger in FROM_OUTSIDE:
+        return (no_update, *controls(rt, viewer, search))
+    new = _new_search(trigger, search, period_value, filter_values,
+                      (rank_cell, low_cell, scatter_click, point_click, area_click), rt, viewer)
+    if new is None or new == (search or ""):
+        return (no_update,) * 10
+    return (new, *controls(rt, viewer, new))
 
 
 def data_version(n, current, lang, rt, now_ts: float | None = None) -> tuple:
@@ -88,34 +132,32 @@ def data_version(n, current, lang, rt, now_ts: float | None = None) -> tuple:
     return (no_update if v == current else v), chips
 
 
-def _filters(street, park, grade, industry) -> iv.Filters:
-    return iv.Filters(street=street or None, park=park or None, grade=grade or None, industry=industry or None)
-
-
 def _viewport(tree, node: str | None):
     code = node or tree.root.code
     b = tree.bounds(code)
     return None if b is None else {"bounds": [[b[1], b[0]], [b[3], b[2]]], "transition": "flyToBounds"}
 
 
-def board(trigger, search, version, street, park, grade, industry, lang, rt, viewer) -> tuple:
+def board(trigger, search, version, lang, rt, viewer, drawn_areas_url: str | None = None) -> tuple:
+    """Everything on the board for the URL's area, period and filters (see `register` for
+    the order). The map flies to the area on the first draw and when the area changed
+    (`drawn_areas_url`: the map's area layer now), not when only the filters changed."""
     lang = lang or "zh"
     q, rules = rt.queries, rt.settings.industry
     node, period, _ent, _present = resolve(rt, search)
     tree = q.tree()
     if period is None:
         empty = {"type": "FeatureCollection", "features": []}
-        return ([], [], [html.Span(t("industry.no_data", lang), className="warn")], [], [], [], [], [],
+        return ([], [], [html.Span(t("industry.no_data", lang), className="warn")], [], [],
                 tables.empty_figure(), "", empty, no_update, no_update, [], "", [])
     res = iv.graded(q, period)
     s = iv.board_summary(q, viewer, period, node)
+    f, _choices = resolve_filters(rt, viewer, search)
     here = node or (tree.root.code if tree is not None else None)
-    crumbs = tables.crumbs(tree.path(here), period, lang) if here else []
+    crumbs = tables.crumbs(tree.path(here), lambda code: tables.href(code, period, filters=f), lang) if here else []
     areas = iv.by_child_area(q, viewer, period, here) if here else []
     drillable = bool(here and tree.children(here) and any(tree.children(c["code"]) for c in areas))
-    in_node = iv.scoped(q, viewer, res.rows, node)
-    opts = iv.filter_options(in_node)
-    f = _filters(street, park, grade, industry)
+    area_link = lambda code: tables.href(code, period, filters=iv.drill_filters(tree, f, code))  # noqa: E731
     ranked = iv.ranking(q, viewer, period, node, f)
     fig, not_drawn = tables.scatter(ranked, lang)
     low = iv.low_efficiency_list(q, viewer, period, node, f)
@@ -124,11 +166,10 @@ def board(trigger, search, version, street, park, grade, industry, lang, rt, vie
     low_count = f"{rule} · " + t("industry.low_count", lang).format(n=len(low), land=view.num(low["land_mu"].sum(), 0))
     map_url = f"/api/areas.geojson?parent={here}" if here and tree.children(here) else \
         f"/api/areas.geojson?parent={tree.parent(here).code}" if here and tree.parent(here) else no_update
-    viewport = _viewport(tree, node) if tree is not None and trigger in (None, ids.IND_URL) else no_update
-    return (crumbs, tables.summary_tiles(s, lang), tables.notice(s, lang, rules.land_threshold_mu),
-            tables.area_table(areas, period, lang, drillable),
-            [{"label": n, "value": c} for c, n in opts["street"]], [{"label": p, "value": p} for _, p in opts["park"]],
-            [{"label": p, "value": p} for _, p in opts["industry"]],
+    moved = trigger is None or (trigger == ids.IND_URL and map_url != drawn_areas_url)
+    viewport = _viewport(tree, node) if tree is not None and moved else no_update
+    notice = tables.notice(s, lang, rules.land_threshold_mu) + tables.ignored_filters(ignored_filters(search, f), lang)
+    return (crumbs, tables.summary_tiles(s, lang), notice, tables.area_table(areas, area_link, lang, drillable),
             tables.grid_rows(ranked, lang, rules.land_threshold_mu), fig,
             t("industry.scatter_note", lang).format(n=not_drawn) if not_drawn else "",
             tables.points_geojson(ranked), map_url, viewport or no_update,
@@ -159,15 +200,18 @@ def detail(search, version, lang, rt, viewer) -> tuple:
         row = (cur if len(cur) else hist.tail(1)).iloc[0].to_dict()
         period = row["period"]
         steps = what_if_steps(iv.graded(rt.queries, period), row, rt.settings.industry)
-    return detail_view.detail(hist, period, steps, rt.settings.industry, node, lang), {}, {"display": "none"}
+    f, _ = resolve_filters(rt, viewer, search)
+    return detail_view.detail(hist, period, steps, rt.settings.industry, node, lang, f), {}, {"display": "none"}
 
 
-def export(fmt: str, search, street, park, grade, industry, lang, rt, viewer) -> dict | None:
+def export(fmt: str, search, lang, rt, viewer) -> dict | None:
+    """The low-efficiency list of the URL's area, period and filters: what the screen shows."""
     lang = lang or "zh"
     node, period, _ent, _ = resolve(rt, search)
     if period is None:
         return None
-    low = iv.low_efficiency_list(rt.queries, viewer, period, node, _filters(street, park, grade, industry))
+    f, _ = resolve_filters(rt, viewer, search)
+    low = iv.low_efficiency_list(rt.queries, viewer, period, node, f)
     low = low.assign(low_reason=low["low_reason"].map(lambda r: t(f"industry.low.{r}", lang)))
     headers = {c: t(f"industry.col.{c}", lang) for c in iv.EXPORT_COLUMNS}
     headers.update({k: f"{t('industry.ind.' + k, lang)}({t('industry.unit.' + k, lang)})"
@@ -184,36 +228,41 @@ def register(app, rt) -> None:
     def viewer():
         return current_viewer(rt.settings.access)
 
+    def _navigate(search, _version, pv, street, park, grade, industry, rc, lc, sc, pc, ac):
+        return navigate(ctx.triggered_id, search, pv, (street, park, grade, industry), rc, lc, sc, pc, ac, rt,
+                        viewer())
+
     app.callback(
-        Output(ids.IND_URL, "search"), Output(ids.IND_PERIOD, "options"),
-        Output(ids.IND_PERIOD, "value"),
-        Input(ids.IND_URL, "search"), Input(ids.IND_PERIOD, "value"), Input(ids.IND_RANKING, "cellClicked"),
+        Output(ids.IND_URL, "search"), Output(ids.IND_PERIOD, "options"), Output(ids.IND_PERIOD, "value"),
+        Output(ids.IND_STREET, "options"), Output(ids.IND_PARK, "options"), Output(ids.IND_INDUSTRY, "options"),
+        Output(ids.IND_STREET, "value"), Output(ids.IND_PARK, "value"), Output(ids.IND_GRADE, "value"),
+        Output(ids.IND_INDUSTRY, "value"),
+        Input(ids.IND_URL, "search"), Input(ids.IND_VERSION, "data"), Input(ids.IND_PERIOD, "value"),
+        Input(ids.IND_STREET, "value"), Input(ids.IND_PARK, "value"), Input(ids.IND_GRADE, "value"),
+        Input(ids.IND_INDUSTRY, "value"), Input(ids.IND_RANKING, "cellClicked"),
         Input(ids.IND_LOW, "cellClicked"), Input(ids.IND_SCATTER, "clickData"),
         Input(ids.IND_MAP_POINTS, "clickData"), Input(ids.IND_MAP_AREAS, "clickData"),
-    )(lambda search, pv, rc, lc, sc, pc, ac: navigate(ctx.triggered_id, search, pv, rc, lc, sc, pc, ac, rt))
+    )(_navigate)
     app.callback(Output(ids.IND_VERSION, "data"), Output(ids.IND_FEEDS, "children"), Input(ids.IND_TICK, "n_intervals"),
                  State(ids.IND_VERSION, "data"), State(ids.LANG, "data"))(
         lambda n, cur, lang: data_version(n, cur, lang, rt))
     app.callback(
         Output(ids.IND_CRUMBS, "children"), Output(ids.IND_SUMMARY, "children"), Output(ids.IND_NOTICE, "children"),
-        Output(ids.IND_AREAS, "children"), Output(ids.IND_STREET, "options"), Output(ids.IND_PARK, "options"),
-        Output(ids.IND_INDUSTRY, "options"), Output(ids.IND_RANKING, "rowData"), Output(ids.IND_SCATTER, "figure"),
+        Output(ids.IND_AREAS, "children"), Output(ids.IND_RANKING, "rowData"), Output(ids.IND_SCATTER, "figure"),
         Output(ids.IND_SCATTER_NOTE, "children"), Output(ids.IND_MAP_POINTS, "data"),
         Output(ids.IND_MAP_AREAS, "url"), Output(ids.IND_MAP, "viewport"), Output(ids.IND_LOW, "rowData"),
         Output(ids.IND_LOW_COUNT, "children"), Output(ids.IND_FORMULA, "children"),
-        Input(ids.IND_URL, "search"), Input(ids.IND_VERSION, "data"), Input(ids.IND_STREET, "value"),
-        Input(ids.IND_PARK, "value"), Input(ids.IND_GRADE, "value"), Input(ids.IND_INDUSTRY, "value"),
-        State(ids.LANG, "data"),
-    )(lambda search, v, st, pk, gr, ind, lang: board(ctx.triggered_id, search, v, st, pk, gr, ind, lang, rt, viewer()))
+        Input(ids.IND_URL, "search"), Input(ids.IND_VERSION, "data"), State(ids.LANG, "data"),
+        State(ids.IND_MAP_AREAS, "url"),
+    )(lambda search, v, lang, drawn: board(ctx.triggered_id, search, v, lang, rt, viewer(), drawn))
     app.callback(Output(ids.IND_DETAIL, "children"), Output(ids.IND_DETAIL, "style"), Output(ids.IND_BOARD, "style"),
                  Input(ids.IND_URL, "search"), Input(ids.IND_VERSION, "data"), State(ids.LANG, "data"))(
         lambda search, v, lang: detail(search, v, lang, rt, viewer()))
     app.callback(Output(ids.IND_DOWNLOAD, "data"), Input(ids.IND_EXPORT_CSV, "n_clicks"),
-                 Input(ids.IND_EXPORT_XLSX, "n_clicks"), State(ids.IND_URL, "search"), State(ids.IND_STREET, "value"),
-                 State(ids.IND_PARK, "value"), State(ids.IND_GRADE, "value"), State(ids.IND_INDUSTRY, "value"),
-                 State(ids.LANG, "data"), prevent_initial_call=True)(
-        lambda a, b, search, st, pk, gr, ind, lang: export(
-            "xlsx" if ctx.triggered_id == ids.IND_EXPORT_XLSX else "csv", search, st, pk, gr, ind, lang, rt, viewer()))
+                 Input(ids.IND_EXPORT_XLSX, "n_clicks"), State(ids.IND_URL, "search"), State(ids.LANG, "data"),
+                 prevent_initial_call=True)(
+        lambda a, b, search, lang: export(
+            "xlsx" if ctx.triggered_id == ids.IND_EXPORT_XLSX else "csv", search, lang, rt, viewer()))
 
 
 def page(lang: str, rt):

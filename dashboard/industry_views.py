@@ -11,7 +11,8 @@ from __future__ import annotations
 import hashlib
 import io
 import re
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from urllib.parse import parse_qs, urlencode
 
 import numpy as np
 import pandas as pd
@@ -163,6 +164,13 @@ def apply_filters(rows: pd.DataFrame, f: Filters) -> pd.DataFrame:
     return rows[mask]
 
 
+def filter_choices(q, viewer: Viewer, period: str | None, node: str | None = None) -> dict[str, list[tuple[str, str]]]:
+    """`filter_options` of the rows in scope for (period, node); none when there is no period."""
+    if period is None:
+        return {"street": [], "park": [], "industry": []}
+    return filter_options(scoped(q, viewer, graded(q, period).rows, node))
+
+
 def filter_options(rows: pd.DataFrame) -> dict[str, list[tuple[str, str]]]:
     """(value, label) choices present in `rows` for each filter."""
     streets = rows.dropna(subset=["street"]).drop_duplicates("street").sort_values("street")
@@ -171,6 +179,71 @@ def filter_options(rows: pd.DataFrame) -> dict[str, list[tuple[str, str]]]:
         "park": [(p, p) for p in sorted(rows["park"].dropna().unique())],
         "industry": [(p, p) for p in sorted(rows["industry"].dropna().unique())],
     }
+
+
+# -- the page's URL ------------------------------------------------------------------------------
+URL_KEYS = ("node", "period", "street", "park", "grade", "industry", "ent")
+FILTER_KEYS = ("street", "park", "grade", "industry")
+GRADE_VALUES = (*GRADES, "none")
+_MAX_VALUE = 200
+
+
+def _clean(value) -> str | None:
+    """A query value as text; None when absent, blank, too long or holding control characters."""
+    if not isinstance(value, str):
+        return None
+    value = value.strip()
+    if not value or len(value) > _MAX_VALUE or any(ord(c) < 32 or ord(c) == 127 for c in value):
+        return None
+    return value
+
+
+def parse_search(search: str | None) -> dict[str, str | None]:
+    """`?node=&period=&street=&park=&grade=&industry=&ent=` → each key's first value (None
+    when absent or malformed). Whether a value exists in the data is checked later."""
+    qs = parse_qs((search or "").lstrip("?"))
+    return {k: _clean((qs.get(k) or [None])[0]) for k in URL_KEYS}
+
+
+def filters_from(values: dict) -> Filters:
+    """The filters among `values` (a parsed query or the controls): a grade that is not
+    A–D or "none" is dropped; street, park and industry are checked by `valid_filters`."""
+    f = {k: _clean(values.get(k)) for k in FILTER_KEYS}
+    if f["grade"] not in GRADE_VALUES:
+        f["grade"] = None
+    return Filters(**f)
+
+
+def with_filter(f: Filters, key: str, value) -> Filters:
+    """`f` with one filter set (a control's new value; empty clears it)."""
+    return filters_from({**asdict(f), key: value})
+
+
+def valid_filters(f: Filters, choices: dict[str, list[tuple[str, str]]]) -> Filters:
+    """`f` without the values the data does not offer (an old or hand-edited link): such a
+    value is ignored — the page shows all for it — never an error."""
+    offered = {k: {v for v, _ in choices.get(k, ())} for k in ("street", "park", "industry")}
+    return Filters(street=f.street if f.street in offered["street"] else None,
+                   park=f.park if f.park in offered["park"] else None,
+                   grade=f.grade if f.grade in GRADE_VALUES else None,
+                   industry=f.industry if f.industry in offered["industry"] else None)
+
+
+def format_search(node: str | None = None, period: str | None = None, ent: str | None = None,
+                  filters: Filters = Filters()) -> str:
+    """The query string of a page state, keys in a stable order (for sharing); "" when empty."""
+    pairs = [("node", node), ("period", period)] + [(k, getattr(filters, k)) for k in FILTER_KEYS] + [("ent", ent)]
+    qs = {k: v for k, v in pairs if v}
+    return "?" + urlencode(qs) if qs else ""
+
+
+def drill_filters(tree, f: Filters, node: str | None) -> Filters:
+    """The filters kept when moving to area `node`: all of them, but the street only when
+    it lies on the same branch (inside `node`, or `node` inside it)."""
+    if not f.street or not node or tree is None or node not in tree or f.street not in tree:
+        return f
+    related = node in {n.code for n in tree.path(f.street)} or f.street in {n.code for n in tree.path(node)}
+    return f if related else Filters(park=f.park, grade=f.grade, industry=f.industry)
 
 
 # -- the views ------------------------------------------------------------------------------
@@ -264,6 +337,7 @@ def export_bytes(df: pd.DataFrame, fmt: str, headers: dict[str, str] | None = No
     return out.to_csv(index=False).encode("utf-8-sig")
 
 
-__all__ = ["GRADES", "Filters", "enterprises", "periods", "previous_period", "graded", "scoped",
-           "apply_filters", "filter_options", "board_summary", "by_child_area", "ranking",
+__all__ = ["GRADES", "GRADE_VALUES", "Filters", "enterprises", "periods", "previous_period", "graded", "scoped",
+           "apply_filters", "filter_options", "filter_choices", "parse_search", "filters_from", "with_filter",
+           "valid_filters", "format_search", "drill_filters", "board_summary", "by_child_area", "ranking",
            "low_efficiency_list", "enterprise_history", "export_bytes", "data_version", "place"]

@@ -239,6 +239,7 @@ TEXT: dict[str, tuple[str, str]] = {
     "industry.benchmarks": ("本期基准", "Benchmarks this period"),
     "industry.missing_note": ("缺项企业按其余指标评价:", "Graded on the other indicators where an input is missing: "),
     "industry.not_graded_note": ("未参评:", "Not graded: "),
+    "industry.ignored_filters": ("链接中的筛选条件无匹配项,已忽略:", "Filters in the link match nothing here, ignored: "),
     "industry.no_data": ("暂无企业数据(等待亩均效益数据接入)", "No enterprise data yet (waiting for the industry feed)"),
     "industry.col.rank": ("名次", "Rank"),
     "industry.col.name": ("企业名称", "Enterprise"),

@@ -1,5 +1,6 @@
 """/industry (亩均效益): the board for leaders. The shell is built once; callbacks/industry.py
-fills it from the URL (`?node=CODE&period=P`, `&ent=CODE` opens an enterprise).
+fills it from the URL (`?node=CODE&period=P`, the ranking filters `&street=&park=&grade=&industry=`,
+`&ent=CODE` opens an enterprise).
 
 Grade colours are one table here (GRADE_COLOURS) and in assets/industry.css / industry.js.
 """

@@ -7,6 +7,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from dash import dcc, html
 
+from dashboard.industry_views import Filters
 from layouts.i18n import t
 from layouts.industry import GRADE_COLOURS, indicator_value, missing_text, num, reason_text
 from layouts.industry_tables import href
@@ -78,10 +79,11 @@ def trend(hist: pd.DataFrame, lang: str) -> go.Figure:
     return fig
 
 
-def detail(hist: pd.DataFrame, period: str, steps, rules, node: str | None, lang: str) -> html.Div:
+def detail(hist: pd.DataFrame, period: str, steps, rules, node: str | None, lang: str,
+           filters: Filters = Filters()) -> html.Div:
     """The enterprise panel; `hist` from industry_views.enterprise_history, `period` the one
-    whose what-if is shown."""
-    back = dcc.Link(t("industry.detail.back", lang), href=href(node, period), className="ind-back")
+    whose what-if is shown. The back link returns to the board with the same filters."""
+    back = dcc.Link(t("industry.detail.back", lang), href=href(node, period, filters=filters), className="ind-back")
     if hist.empty:
         return html.Div([back, html.P(t("industry.detail.unknown", lang), className="muted")])
     cur = hist[hist["period"] == period]

@@ -4,13 +4,14 @@ grid columns and rows, the scatter."""
 from __future__ import annotations
 
 import math
-from urllib.parse import urlencode
+from typing import Callable
 
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 from dash import dcc, html
 
+from dashboard.industry_views import Filters, format_search
 from layouts.i18n import t
 from layouts.industry import GRADE_COLOURS, missing_text, num, reason_text
 from metrics.industry_rules import GRADES
@@ -21,9 +22,10 @@ LOG_TICKS = [0.01, 0.03, 0.1, 0.3, 1, 3, 10, 30, 100, 300, 1000, 3000]
 PCT = {"function": "indPct(params.value)"}
 
 
-def href(node: str | None = None, period: str | None = None, ent: str | None = None) -> str:
-    qs = {k: v for k, v in (("node", node), ("period", period), ("ent", ent)) if v}
-    return "/industry" + ("?" + urlencode(qs) if qs else "")
+def href(node: str | None = None, period: str | None = None, ent: str | None = None,
+         filters: Filters = Filters()) -> str:
+    """A link to the board (or an enterprise) keeping the ranking filters."""
+    return "/industry" + format_search(node, period, ent, filters)
 
 
 # -- grid columns ---------------------------------------------------------------------------
@@ -152,18 +154,32 @@ def notice(s: dict, lang: str, threshold: float) -> list:
     return [html.Span(p) for p in parts]
 
 
-def crumbs(path: list, period: str | None, lang: str) -> list:
+FILTER_LABELS = {"street": "industry.street", "park": "industry.park", "grade": "industry.grade",
+                 "industry": "industry.industry"}
+
+
+def ignored_filters(ignored: dict[str, str], lang: str) -> list:
+    """The notice for filter values in the URL that the board ignored ({key: value})."""
+    if not ignored:
+        return []
+    return [html.Span(t("industry.ignored_filters", lang) + ", ".join(
+        f"{t(FILTER_LABELS[k], lang)} {v}" for k, v in ignored.items()), className="ind-ignored")]
+
+
+def crumbs(path: list, link: Callable[[str | None], str], lang: str) -> list:
+    """The breadcrumb; `link(code)` is the href of an area (None: the city)."""
     out = []
     for i, node in enumerate(path):
         name = t("industry.city", lang) + f"({node.name})" if i == 0 and lang == "en" else node.name
         if i:
             out.append(html.Span("›", className="sep"))
         cls = "crumb current" if i == len(path) - 1 else "crumb"
-        out.append(dcc.Link(name, href=href(node.code if i else None, period), className=cls))
+        out.append(dcc.Link(name, href=link(node.code if i else None), className=cls))
     return out
 
 
-def area_table(rows: list[dict], period: str | None, lang: str, drillable: bool) -> html.Table | html.Div:
+def area_table(rows: list[dict], link: Callable[[str], str], lang: str, drillable: bool) -> html.Table | html.Div:
+    """The child areas; `link(code)` is the href that drills into one."""
     if not rows:
         return html.Div("—", className="muted")
     head = html.Tr([html.Th(t("industry.col.street" if not drillable else "industry.areas", lang))]
@@ -173,7 +189,7 @@ def area_table(rows: list[dict], period: str | None, lang: str, drillable: bool)
                       html.Th(t("industry.tax_per_mu_total", lang), className="num")])
     body = []
     for r in rows:
-        name = dcc.Link(r["name"], href=href(r["code"], period)) if drillable else r["name"]
+        name = dcc.Link(r["name"], href=link(r["code"])) if drillable else r["name"]
         body.append(html.Tr([html.Td(name)] + [html.Td(r[g], className="num") for g in GRADES]
                             + [html.Td(r["enterprises"], className="num"), html.Td(num(r["land_mu"], 0), className="num"),
                                html.Td(num(r["tax_per_mu"], 2), className="num")]))

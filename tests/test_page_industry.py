@@ -25,6 +25,12 @@ from layouts import industry_tables as tables
 from metrics.industry import grade_period, low_efficiency, summary
 
 EVERYONE = Viewer()
+# the board callback's outputs, in the order of callbacks/industry.py register()
+BOARD = {k: i for i, k in enumerate(("crumbs", "summary", "notice", "areas", "ranking", "scatter", "scatter_note",
+                                     "points", "map_url", "viewport", "low", "low_count", "formula"))}
+# navigate's outputs after the URL
+NAV = {k: i for i, k in enumerate(("url", "period_options", "period", "street_options", "park_options",
+                                   "industry_options", "street", "park", "grade", "industry"))}
 
 
 @pytest.fixture
@@ -132,7 +138,7 @@ def test_ind005_drill_and_scope(rt):
 
 def test_ind006_export_is_exactly_the_low_efficiency_list(rt, expected):
     exp = low_efficiency(expected["2025"], rt.settings.industry)
-    out = cb.export("csv", "?period=2025", None, None, None, None, "zh", rt, EVERYONE)
+    out = cb.export("csv", "?period=2025", "zh", rt, EVERYONE)
     assert out["filename"].endswith(".csv")
     import base64
 
@@ -142,15 +148,15 @@ def test_ind006_export_is_exactly_the_low_efficiency_list(rt, expected):
     rows = expected["2025"].rows
     want = rows[rows["graded"] & ((rows["grade"] == "D") | (rows["tax_per_mu"] < 3.0))]
     assert set(csv["统一社会信用代码"]) == set(want["credit_code"])
-    xlsx = cb.export("xlsx", "?period=2025", None, None, None, None, "en", rt, EVERYONE)
+    xlsx = cb.export("xlsx", "?period=2025", "en", rt, EVERYONE)
     x = pd.read_excel(io.BytesIO(base64.b64decode(xlsx["content"])), dtype=str)
     assert list(x["Credit code"]) == list(exp["credit_code"])
     # missing inputs stay empty cells, never 0
     missing = exp["energy_tce"].isna()
     if missing.any():
         assert csv.loc[missing.to_numpy(), "综合能耗(吨标煤)"].isna().all()
-    # filtered export = filtered list
-    d_only = cb.export("csv", "?period=2025", None, None, "D", None, "zh", rt, EVERYONE)
+    # filtered export = filtered list (the filters come from the URL, as on the screen)
+    d_only = cb.export("csv", "?period=2025&grade=D", "zh", rt, EVERYONE)
     d = pd.read_csv(io.BytesIO(base64.b64decode(d_only["content"])), encoding="utf-8-sig", dtype=str)
     assert set(d["统一社会信用代码"]) == set(exp.loc[exp["grade"] == "D", "credit_code"])
 
@@ -176,26 +182,27 @@ def test_ind007_enterprise_what_if(rt, expected):
 
 def test_ind008_navigate_clicks_and_period(rt):
     code = iv.ranking(rt.queries, EVERYONE, "2025")["credit_code"].iloc[0]
-    url, opts, value = cb.navigate(None, "?node=150303000000", None, None, None, None, None, None, rt)
+    url, opts, value, *_ = cb.navigate(None, "?node=150303000000", None, None, None, None, None, None, None, rt)
     assert url is no_update and value == "2025" and [o["value"] for o in opts] == ["2025", "2024", "2023"]
-    url, *_ = cb.navigate(ids.IND_PERIOD, "?node=150303000000", "2024", None, None, None, None, None, rt)
+    url, *_ = cb.navigate(ids.IND_PERIOD, "?node=150303000000", "2024", None, None, None, None, None, None, rt)
     assert url == "?node=150303000000&period=2024"
-    url, *_ = cb.navigate(ids.IND_RANKING, "?period=2024", "2024", {"rowId": code}, None, None, None, None, rt)
+    url, *_ = cb.navigate(ids.IND_RANKING, "?period=2024", "2024", None, {"rowId": code}, None, None, None, None, rt)
     assert url == f"?period=2024&ent={code}"
-    url, *_ = cb.navigate(ids.IND_SCATTER, "", None, None, None, {"points": [{"customdata": code}]}, None, None, rt)
+    url, *_ = cb.navigate(ids.IND_SCATTER, "", None, None, None, None, {"points": [{"customdata": code}]}, None,
+                          None, rt)
     assert url == f"?period=2025&ent={code}"
-    url, *_ = cb.navigate(ids.IND_MAP_AREAS, "", None, None, None, None, None,
+    url, *_ = cb.navigate(ids.IND_MAP_AREAS, "", None, None, None, None, None, None,
                           {"properties": {"code": "150302000000"}}, rt)
     assert url == "?node=150302000000&period=2025"
 
 
 def test_ind009_board_callback_and_positions(rt, expected):
-    out = cb.board(None, "?period=2025", 1, None, None, "A", None, "en", rt, EVERYONE)
-    assert len(out) == 16
-    rank_rows = out[7]
+    out = cb.board(None, "?period=2025&grade=A", 1, "en", rt, EVERYONE)
+    assert len(out) == len(BOARD)
+    rank_rows = out[BOARD["ranking"]]
     assert {r["grade"] for r in rank_rows} == {"A"}
     assert len(rank_rows) == summary(expected["2025"])["by_grade"]["A"]
-    points = out[10]["features"]
+    points = out[BOARD["points"]]["features"]
     assert len(points) == len(rank_rows)                            # every enterprise placed
     # a dot stays put (seeded by the credit code) and lies inside its grid
     tree = rt.queries.tree()
@@ -209,5 +216,144 @@ def test_ind009_board_callback_and_positions(rt, expected):
     # no data at all: the page says so
     empty = SimpleNamespace(settings=rt.settings, queries=Queries(rt.store.__class__(rt.store.r, "empty-ns"),
                                                                   rt.settings))
-    out = cb.board(None, "", None, None, None, None, None, "zh", empty, EVERYONE)
-    assert "暂无企业数据" in str(out[2])
+    out = cb.board(None, "", None, "zh", empty, EVERYONE)
+    assert "暂无企业数据" in str(out[BOARD["notice"]])
+
+
+# -- the ranking filters in the URL ------------------------------------------------------------
+def test_ind010_url_parse_and_format_helpers():
+    s = iv.parse_search("?node=150303000000&period=2025&street=150303002000&park=%E6%B5%B7%E5%8D%97%E4%BA%A7%E4%B8%9A"
+                        "%E5%9B%AD&grade=D&industry=煤化工&ent=91X")
+    assert s == {"node": "150303000000", "period": "2025", "street": "150303002000", "park": "海南产业园",
+                 "grade": "D", "industry": "煤化工", "ent": "91X"}
+    assert iv.filters_from(s) == iv.Filters(street="150303002000", park="海南产业园", grade="D", industry="煤化工")
+    # the first of repeated keys; blank, padded, over-long and control-character values
+    s = iv.parse_search("grade=B&grade=C&park=%20&industry=%20冶金%20&street=" + "1" * 201 + "&node=a%00b")
+    assert s["grade"] == "B" and s["park"] is None and s["industry"] == "冶金"
+    assert s["street"] is None and s["node"] is None
+    # malformed percent escapes and junk never raise
+    assert iv.parse_search("?%zz=%E6%B5&&=&grade=%ZZ")["grade"] == "%ZZ"
+    assert iv.parse_search(None) == dict.fromkeys(iv.URL_KEYS)
+    # a grade must be A–D or "none"
+    for bad in ("E", "d", "%ZZ", "A,B", "None"):
+        assert iv.filters_from({"grade": bad}).grade is None
+    assert iv.filters_from({"grade": "none"}).grade == "none"
+    # format: stable key order, empty values left out, round trip
+    f = iv.Filters(street="150303002000", park="海南产业园", grade="D", industry="煤化工")
+    q = iv.format_search("150303000000", "2025", None, f)
+    assert q.startswith("?node=150303000000&period=2025&street=150303002000&park=")
+    assert q.endswith("&grade=D&industry=%E7%85%A4%E5%8C%96%E5%B7%A5")
+    assert iv.filters_from(iv.parse_search(q)) == f
+    assert iv.format_search("N", "2025", "91X", iv.Filters(grade="A")) == "?node=N&period=2025&grade=A&ent=91X"
+    assert iv.format_search() == "" and iv.format_search(filters=iv.Filters()) == ""
+    # one control changed; an emptied control clears its filter
+    assert iv.with_filter(f, "grade", "A") == iv.Filters(street="150303002000", park="海南产业园", grade="A",
+                                                         industry="煤化工")
+    assert iv.with_filter(f, "park", None).park is None and iv.with_filter(f, "park", "").park is None
+    assert iv.with_filter(f, "grade", "X").grade is None
+    # only values the data offers survive
+    choices = {"street": [("150303002000", "某街道")], "park": [("海南产业园", "海南产业园")], "industry": []}
+    assert iv.valid_filters(f, choices) == iv.Filters(street="150303002000", park="海南产业园", grade="D")
+    assert iv.valid_filters(iv.Filters(park="不存在的园区", grade="Z"), choices) == iv.Filters()
+
+
+def test_ind011_drill_keeps_filters_on_the_same_branch(rt):
+    tree = rt.queries.tree()
+    f = iv.Filters(street="150303002000", park="海南产业园", grade="D")
+    assert iv.drill_filters(tree, f, "150303000000") == f                       # its district
+    assert iv.drill_filters(tree, f, "150302000000") == iv.Filters(park="海南产业园", grade="D")
+    assert iv.drill_filters(tree, f, None) == f                                 # the city
+    inside = tree.children("150303002000")[0].code
+    assert iv.drill_filters(tree, f, inside) == f                               # a community of it
+
+
+def test_ind012_url_filters_drive_the_controls(rt):
+    url = "?period=2025&grade=D&park=海南产业园&industry=煤化工&street=150303002000"
+    out = cb.navigate(ids.IND_URL, url, "2025", (None, None, None, None), None, None, None, None, None, rt)
+    assert out[NAV["url"]] is no_update                                          # a URL from outside stays
+    assert (out[NAV["street"]], out[NAV["park"]], out[NAV["grade"]], out[NAV["industry"]]) == \
+        ("150303002000", "海南产业园", "D", "煤化工")
+    # each value comes with options holding it (a Dash 4 dropdown drops a value its options lack)
+    for key in ("street", "park", "industry"):
+        assert out[NAV[key]] in [o["value"] for o in out[NAV[key + "_options"]]]
+    assert [o["value"] for o in out[NAV["park_options"]]] == ["乌达产业园", "海勃湾产业园", "海南产业园"]
+    # unknown or malformed values: the control shows nothing, nothing raises
+    out = cb.navigate(None, "?grade=E&park=不存在的园区&street=%ZZ&industry=" + "x" * 500,
+                      None, None, None, None, None, None, None, rt)
+    assert out[NAV["grade"]] is None and out[NAV["park"]] is None and out[NAV["street"]] is None
+    assert out[NAV["industry"]] is None and out[NAV["period"]] == "2025"
+    # new data (a version tick) re-reads the URL too
+    out = cb.navigate(ids.IND_VERSION, "?grade=B", None, None, None, None, None, None, None, rt)
+    assert out[NAV["url"]] is no_update and out[NAV["grade"]] == "B"
+    # the street choices are those of the area in the URL
+    out = cb.navigate(None, "?node=150302000000", None, None, None, None, None, None, None, rt)
+    assert [o["value"] for o in out[NAV["street_options"]]] == ["150302101000", "150302400000"]
+
+
+def test_ind013_a_filter_change_pushes_the_url(rt):
+    code = iv.ranking(rt.queries, EVERYONE, "2025")["credit_code"].iloc[0]
+    nav = lambda trigger, url, values=(None, None, None, None), **kw: cb.navigate(  # noqa: E731
+        trigger, url, kw.get("period"), values, kw.get("cell"), None, None, None, kw.get("area"), rt)
+    out = nav(ids.IND_GRADE, "?node=150303000000", (None, None, "D", None))
+    assert out[NAV["url"]] == "?node=150303000000&period=2025&grade=D" and out[NAV["grade"]] == "D"
+    out = nav(ids.IND_PARK, "?period=2025&grade=D", (None, "海南产业园", "D", None))
+    assert out[NAV["url"]] == "?period=2025&park=%E6%B5%B7%E5%8D%97%E4%BA%A7%E4%B8%9A%E5%9B%AD&grade=D"
+    assert iv.filters_from(iv.parse_search(out[NAV["url"]])) == iv.Filters(park="海南产业园", grade="D")
+    # cleared: the filter leaves the URL
+    assert nav(ids.IND_GRADE, "?period=2025&grade=D")[NAV["url"]] == "?period=2025"
+    # the same value again (a dropdown echoing the URL): no history entry, no control touched
+    assert nav(ids.IND_GRADE, "?period=2025&grade=D", (None, None, "D", None)) == (no_update,) * len(NAV)
+    # the changed control wins; the others come from the URL, not from the dropdowns
+    out = nav(ids.IND_INDUSTRY, "?period=2025&grade=A", ("150302101000", None, "C", "冶金"))
+    assert out[NAV["url"]] == "?period=2025&grade=A&industry=%E5%86%B6%E9%87%91"
+    # period, enterprise and area keep the filters; drilling drops a street of another branch
+    out = nav(ids.IND_PERIOD, "?period=2025&grade=D&park=海南产业园", period="2024")
+    assert iv.parse_search(out[NAV["url"]])["period"] == "2024" and out[NAV["grade"]] == "D"
+    out = nav(ids.IND_RANKING, "?period=2025&grade=D", cell={"rowId": code})
+    assert out[NAV["url"]] == f"?period=2025&grade=D&ent={code}"
+    out = nav(ids.IND_MAP_AREAS, "?street=150303002000&grade=D", area={"properties": {"code": "150302000000"}})
+    assert out[NAV["url"]] == "?node=150302000000&period=2025&grade=D"
+    assert [o["value"] for o in out[NAV["street_options"]]] == ["150302101000", "150302400000"]
+
+
+def test_ind014_board_and_export_follow_the_url_filters(rt, expected):
+    rows = expected["2025"].rows
+    want = rows[(rows["grade"] == "D") & (rows["park"] == "海南产业园")]
+    assert len(want)
+    url = "?period=2025&grade=D&park=海南产业园"
+    out = cb.board(ids.IND_URL, url, 1, "zh", rt, EVERYONE)
+    assert {r["credit_code"] for r in out[BOARD["ranking"]]} == set(want["credit_code"])
+    assert {r["park"] for r in out[BOARD["ranking"]]} == {"海南产业园"}
+    assert {p["properties"]["code"] for p in out[BOARD["points"]]["features"]} == set(want["credit_code"])
+    low = low_efficiency(expected["2025"], rt.settings.industry)
+    low_here = low[low["credit_code"].isin(want["credit_code"])]
+    assert [r["credit_code"] for r in out[BOARD["low"]]] == list(low_here["credit_code"])
+    # the links on the board keep the filters
+    assert "grade=D" in str(out[BOARD["crumbs"]]) and "grade=D" in str(out[BOARD["areas"]])
+    # the export is the list on the screen
+    import base64
+
+    csv = pd.read_csv(io.BytesIO(base64.b64decode(cb.export("csv", url, "zh", rt, EVERYONE)["content"])),
+                      encoding="utf-8-sig", dtype=str)
+    assert list(csv["统一社会信用代码"]) == list(low_here["credit_code"])
+    # an unknown park is ignored (grade D alone) and said so; the export agrees
+    bad = "?period=2025&grade=D&park=不存在的园区"
+    out = cb.board(ids.IND_URL, bad, 1, "zh", rt, EVERYONE)
+    assert {r["credit_code"] for r in out[BOARD["ranking"]]} == set(rows.loc[rows["grade"] == "D", "credit_code"])
+    assert "不存在的园区" in str(out[BOARD["notice"]])
+    csv = pd.read_csv(io.BytesIO(base64.b64decode(cb.export("csv", bad, "zh", rt, EVERYONE)["content"])),
+                      encoding="utf-8-sig", dtype=str)
+    assert set(csv["统一社会信用代码"]) == set(low.loc[low["grade"] == "D", "credit_code"])
+    # only the filters changed: the map keeps its view; another area: it flies there
+    drawn = out[BOARD["map_url"]]
+    assert cb.board(ids.IND_URL, "?period=2025&grade=A", 1, "zh", rt, EVERYONE, drawn)[BOARD["viewport"]] is no_update
+    moved = cb.board(ids.IND_URL, "?node=150302000000&grade=A", 1, "zh", rt, EVERYONE, drawn)
+    assert moved[BOARD["viewport"]]["transition"] == "flyToBounds"
+
+
+def test_ind015_enterprise_back_link_keeps_the_filters(rt):
+    code = iv.ranking(rt.queries, EVERYONE, "2025", filters=iv.Filters(grade="C"))["credit_code"].iloc[0]
+    children, _, _ = cb.detail(f"?period=2025&grade=C&park=海南产业园&ent={code}", 1, "zh", rt, EVERYONE)
+    back = children.children[0].children[0]
+    assert iv.parse_search(back.href.split("?", 1)[1]) == {**dict.fromkeys(iv.URL_KEYS), "period": "2025",
+                                                           "grade": "C", "park": "海南产业园"}
