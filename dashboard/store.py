@@ -6,6 +6,11 @@ same data twice changes nothing and an older record never overwrites a newer one
 accepted change bumps the dataset's sequence number and logs the record id under it:
 readers keep their own copy and fetch only what changed since the sequence they hold.
 
+Records that several writers change (alarms: the poller and people) are written by
+compare-and-set instead (`upsert_expecting`, `upsert_rebasing`): a record lands only if the
+store still holds the version it was derived from; otherwise the writer re-reads the
+record and redoes its change on it. Same script, same change log.
+
 Keys share a hash tag per dataset (``cityops:{tickets}:rec``) so the upsert script also
 runs on Redis Cluster.
 """
@@ -16,29 +21,38 @@ import re
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Iterable, Iterator
+from typing import Callable, Iterable, Iterator, Mapping
 
 import orjson
 import redis
 
 _UPSERT = """
-local ins, upd, same, stale = 0, 0, 0, 0
-for i = 1, #ARGV, 3 do
+-- ARGV[1] '0': plain upsert, then (id, stamp, body) per record.
+-- ARGV[1] '1': compare-and-set, then (id, stamp, body, expected) per record: written only
+-- when the stored stamp is the expected one ('' = no record, '=' .. stamp = that stamp) and
+-- the new stamp is strictly newer; otherwise the id is returned as a conflict.
+local cas = ARGV[1] == '1'
+local step = cas and 4 or 3
+local out = {0, 0, 0, 0}   -- inserted, updated, unchanged, stale; then the conflicting ids
+for i = 2, #ARGV, step do
   local id, stamp, body = ARGV[i], ARGV[i + 1], ARGV[i + 2]
   local old = redis.call('HGET', KEYS[2], id)
-  if (not old) or stamp > old then
+  local newer = (not old) or stamp > old
+  if cas and not (newer and ARGV[i + 3] == (old and ('=' .. old) or '')) then
+    out[#out + 1] = id
+  elseif newer then
     redis.call('HSET', KEYS[1], id, body)
     redis.call('HSET', KEYS[2], id, stamp)
     local s = redis.call('INCR', KEYS[4])
     redis.call('ZADD', KEYS[3], s, id)
-    if old then upd = upd + 1 else ins = ins + 1 end
+    if old then out[2] = out[2] + 1 else out[1] = out[1] + 1 end
   elseif stamp == old then
-    same = same + 1
+    out[3] = out[3] + 1
   else
-    stale = stale + 1
+    out[4] = out[4] + 1
   end
 end
-return {ins, upd, same, stale}
+return out
 """
 
 _RENEW = """
@@ -54,6 +68,9 @@ return 0
 """
 
 BATCH = 2000
+# How a compare-and-set writer redoes its change on the record stored meanwhile (None: gone):
+# the record to try instead, or a text saying why the change is given up
+Rebase = Callable[[dict | None, dict], "dict | str"]
 _CANONICAL_STAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$")
 
 
@@ -100,20 +117,74 @@ class Dataset:
         self._upsert = r.register_script(_UPSERT)
 
     def upsert(self, records: Iterable[dict]) -> UpsertResult:
-        total = UpsertResult()
-        args: list = []
-        for rec in records:
-            args += [str(rec[self.id_field]), stamp_of(rec.get(self.stamp_field)), orjson.dumps(rec)]
-            if len(args) >= 3 * BATCH:
-                total += self._run(args)
-                args = []
-        if args:
-            total += self._run(args)
-        return total
+        return self._write(records, None)[0]
 
-    def _run(self, args: list) -> UpsertResult:
-        ins, upd, same, stale = self._upsert(keys=[self.k_rec, self.k_stamp, self.k_log, self.k_seq], args=args)
-        return UpsertResult(int(ins), int(upd), int(same), int(stale))
+    def upsert_expecting(self, records: Iterable[dict],
+                         expected: Mapping[str, str | None]) -> tuple[UpsertResult, list[str]]:
+        """Compare-and-set: write each record only if the store still holds the version it
+        was derived from, `expected[id]` (its `updated_at`; None or no entry: the record must
+        not exist yet) and its own stamp is strictly newer. Returns (what was written, the
+        ids not written because the stored record differs: read it again and redo)."""
+        return self._write(records, expected)
+
+    def upsert_rebasing(self, records: Iterable[dict], expected: Mapping[str, str | None],
+                        rebase: Rebase | None, tries: int = 3) -> tuple[UpsertResult, dict[str, str]]:
+        """`upsert_expecting`, redoing each conflict on the record stored meanwhile.
+
+        For an id that conflicts, `rebase(stored, attempted)` gets the stored record (None if
+        gone) and the record just tried; it returns the record to try instead (derived from
+        `stored`, with a newer stamp) or a text saying why the change is given up. A record
+        is tried at most `tries` times. Returns (what was written, {id: why not written}).
+        """
+        total, missed = UpsertResult(), {}
+        pending, expect = list(records), dict(expected)
+        for attempt in range(1, tries + 1):
+            result, conflicts = self.upsert_expecting(pending, expect)
+            total += result
+            if not conflicts:
+                break
+            if rebase is None or attempt == tries:
+                missed.update(dict.fromkeys(conflicts, f"changed meanwhile by another writer ({attempt} tries)"))
+                break
+            pending, expect = self._rebased(pending, conflicts, rebase, missed)
+        return total, missed
+
+    def _rebased(self, tried: list[dict], conflicts: list[str], rebase: Rebase,
+                 missed: dict[str, str]) -> tuple[list[dict], dict[str, str | None]]:
+        attempted = {str(rec[self.id_field]): rec for rec in tried}
+        again, expect = [], {}
+        for rid, stored in zip(conflicts, self.get(conflicts)):
+            out = rebase(stored, attempted[rid])
+            if isinstance(out, str):
+                missed[rid] = out
+                continue
+            again.append(out)
+            expect[rid] = None if stored is None else stamp_of(stored.get(self.stamp_field))
+        return again, expect
+
+    def _write(self, records: Iterable[dict],
+               expected: Mapping[str, str | None] | None) -> tuple[UpsertResult, list[str]]:
+        """Run the script over `records` in chunks (compare-and-set when `expected` is given)."""
+        total, conflicts, args = UpsertResult(), [], []
+        step = 3 if expected is None else 4
+        for rec in records:
+            rid = str(rec[self.id_field])
+            args += [rid, stamp_of(rec.get(self.stamp_field)), orjson.dumps(rec)]
+            if expected is not None:
+                args.append(_expectation(expected.get(rid)))
+            if len(args) >= step * BATCH:
+                result, ids = self._run(args, expected is not None)
+                total, conflicts, args = total + result, conflicts + ids, []
+        if args:
+            result, ids = self._run(args, expected is not None)
+            total, conflicts = total + result, conflicts + ids
+        return total, conflicts
+
+    def _run(self, args: list, cas: bool) -> tuple[UpsertResult, list[str]]:
+        ins, upd, same, stale, *ids = self._upsert(keys=[self.k_rec, self.k_stamp, self.k_log, self.k_seq],
+                                                   args=["1" if cas else "0", *args])
+        return (UpsertResult(int(ins), int(upd), int(same), int(stale)),
+                [i.decode() if isinstance(i, bytes) else str(i) for i in ids])
 
     def version(self) -> int:
         """The sequence number of the latest accepted change (0 = empty)."""
@@ -153,6 +224,11 @@ class Dataset:
     def clear(self) -> None:
         self.r.delete(self.k_rec, self.k_stamp, self.k_log)
         self.r.incr(self.k_seq)  # readers holding old data must notice
+
+
+def _expectation(stamp: str | None) -> str:
+    """The script's form of an expected stamp: '' = no record, '=' + stamp = that version."""
+    return "" if stamp is None else "=" + stamp_of(stamp)
 
 
 def _chunks(seq: list, n: int) -> Iterator[list]:

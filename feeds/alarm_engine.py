@@ -11,7 +11,9 @@ acknowledged or not):
   marks resolved clears the active one;
 - a sensor silent past its limit gets an "offline" alarm, cleared by its next reading.
 Functions take the current active alarms and return the alarms they created or changed
-(new dicts: inputs are never modified); the caller stores them.
+(new dicts: inputs are never modified); the caller stores them. People write alarms too
+(acknowledge, resolve): when a person wrote an alarm between the engine's read and its
+write, `reapply` redoes only the engine's change on the alarm as the person left it.
 """
 
 from __future__ import annotations
@@ -26,6 +28,8 @@ from metrics.alarm_rules import OFFLINE_KIND, AlarmRules
 from metrics.alarms import crossed_threshold, offline_sensors
 
 Key = tuple[str, str]
+ESCALATION_FIELDS = ("level", "value", "threshold", "unit")
+CLEAR_FIELDS = ("status", "resolved_at", "resolution")
 
 
 def alarm_id(sensor_id: str, kind: str, raised_at: str) -> str:
@@ -134,6 +138,48 @@ def offline_alarms(active: Iterable[Mapping], sensors_df: pd.DataFrame, last_see
                         {"lat": getattr(row, "lat", None), "lon": getattr(row, "lon", None),
                          "grid_code": getattr(row, "grid_code", None)}))
     return out
+
+
+def change_of(base: Mapping | None, new: Mapping) -> str:
+    """What the engine did to `base` (None: nothing stored) to get `new`, in words."""
+    if base is None:
+        return "clear" if new.get("status") == "resolved" else "raise"
+    parts = []
+    if new.get("level") != base.get("level"):
+        parts.append(f"escalation to level {new.get('level')}")
+    if new.get("status") == "resolved" and base.get("status") != "resolved":
+        parts.append(new.get("resolution") or "clear")
+    return " and ".join(parts) or "change"
+
+
+def reapply(stored: Mapping | None, base: Mapping | None, new: Mapping) -> tuple[dict | None, str]:
+    """The engine's change from `base` to `new`, redone on `stored`: the alarm as another
+    writer (a person acknowledging or resolving, another poller raising it) left it meanwhile.
+
+    Only what the engine decides is applied: an escalation sets level, value, threshold and
+    unit when it is more severe than the stored level; a clear resolves the alarm; everything
+    else (the acknowledgement: who and when) is the stored alarm's. An alarm resolved
+    meanwhile stays as it is. Returns (the alarm to store, "") or (None, why nothing is).
+    """
+    what, aid = change_of(base, new), new["alarm_id"]
+    if stored is None:
+        return (dict(new), "") if base is None else (None, f"alarm {aid} is no longer stored; its {what} is dropped")
+    if stored.get("status") == "resolved":
+        return None, (f"alarm {aid} was resolved meanwhile ({stored.get('resolution') or 'resolved'}"
+                      f" at {stored.get('resolved_at')}); the poll's {what} is dropped")
+    out = dict(stored)
+    if _more_severe(new.get("level"), stored.get("level")):
+        out.update({k: new.get(k) for k in ESCALATION_FIELDS})
+    if new.get("status") == "resolved":
+        out.update({k: new.get(k) for k in CLEAR_FIELDS})
+    if out == dict(stored):
+        return None, f"alarm {aid} already is as the poll's {what} would leave it (level {stored.get('level')})"
+    return out, ""
+
+
+def _more_severe(level, than) -> bool:
+    """Level I is the most severe: a smaller number is more severe."""
+    return level is not None and (than is None or level < than)
 
 
 def acknowledge(alarm: Mapping, by: str, at: datetime) -> dict:

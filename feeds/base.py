@@ -23,6 +23,11 @@ class Batch:
     rejects: list[Reject]
     received: int                 # items the upstream sent (records + rejects)
     notes: list[str] = field(default_factory=list)
+    # Compare-and-set (when several writers change the dataset): by id, the stored `updated_at`
+    # each record was derived from (None: a new record), and how to redo a record's change on
+    # the version stored meanwhile (see `dashboard.store.Dataset.upsert_rebasing`)
+    expected: dict[str, str | None] | None = None
+    rebase: Callable[[dict | None, dict], dict | str] | None = None
 
 
 @dataclass

@@ -117,16 +117,27 @@ class Poller:
                 continue
             for rec in b.records:
                 rec["feed"] = feed.name
-            result += self.store.dataset(b.dataset).upsert(b.records)
+            written, missed = self._upsert(b)
+            result += written
             received += b.received
             rejected += len(b.rejects)
-            notes += b.notes
+            notes += b.notes + missed
             self.store.add_rejects(feed.name, [dict(r.to_dict(), at=now.timestamp(), dataset=b.dataset)
                                                for r in reversed(b.rejects)], self.settings.poller.rejects_keep)
             self._track_open(feed.name, b)
         return dict(received=received, accepted=received - rejected, rejected=rejected,
                     inserted=result.inserted, updated=result.updated, unchanged=result.unchanged,
                     stale=result.stale, notes=notes[-5:])
+
+    def _upsert(self, batch) -> tuple[UpsertResult, list[str]]:
+        """Write a batch: plain upsert, or compare-and-set when it says what it expects."""
+        ds = self.store.dataset(batch.dataset)
+        if batch.expected is None:
+            return ds.upsert(batch.records), []
+        written, missed = ds.upsert_rebasing(batch.records, batch.expected, batch.rebase)
+        for rid, why in missed.items():
+            log.info("%s %s not written: %s", batch.dataset, rid, why)
+        return written, [f"{batch.dataset} {rid} not written: {why}" for rid, why in missed.items()]
 
     # -- the open records of a feed (for Open311's re-query of older requests) --------
     def _track_open(self, feed_name: str, batch) -> None:

@@ -11,6 +11,10 @@ Adapters registered in `feeds.registry` for (sensors, json | fiware | sensorthin
 3. the alarm engine (`feeds.alarm_engine`) on the store's active alarms: raised,
    escalated, cleared and offline alarms → dataset "alarms".
 Every record carries `updated_at` (ISO UTC, seconds) strictly newer than the stored one.
+People acknowledge and resolve alarms while a poll runs, so the alarms batch is written by
+compare-and-set: each alarm expects the stored version it was derived from (a new one
+expects none), and when a person wrote it meanwhile the engine's change is redone on the
+person's version (`alarm_engine.reapply`), or dropped if they resolved it.
 """
 
 from __future__ import annotations
@@ -21,9 +25,10 @@ from urllib.parse import urljoin
 
 import pandas as pd
 
+from dashboard.store import Rebase
 from feeds import fiware, sensors_json, sensorthings
 from feeds import sensor_records as sr
-from feeds.alarm_engine import apply_feed_alarms, apply_readings, offline_alarms
+from feeds.alarm_engine import apply_feed_alarms, apply_readings, offline_alarms, reapply
 from feeds.base import Batch, FeedError, PollContext, fetch
 from feeds.records import Reject
 from feeds.sensor_settings import SensorFeedSettings
@@ -151,10 +156,10 @@ def _active(store) -> dict[str, dict]:
 
 
 def _alarms(ctx: PollContext, store, settings: SensorFeedSettings, readings: list[dict],
-            feed_alarms: list[dict], registry: dict[str, dict]) -> list[dict]:
+            feed_alarms: list[dict], registry: dict[str, dict]) -> Batch:
     rules = ctx.extra["settings"].alarms
     active = _active(store)
-    stored = {k: a.get("updated_at") for k, a in active.items()}
+    bases = dict(active)          # what each change is derived from (the engine copies, never edits)
     changed: dict[str, dict] = {}
 
     def merge(new: list[dict]) -> None:
@@ -184,8 +189,33 @@ def _alarms(ctx: PollContext, store, settings: SensorFeedSettings, readings: lis
                              dtype="datetime64[ns, UTC]")
             merge(offline_alarms(active.values(), df, seen, ctx.now, rules))
     for a in changed.values():
-        a["updated_at"] = next_stamp(stored.get(a["alarm_id"]) or a.get("updated_at"), ctx.now)
-    return list(changed.values())
+        base = bases.get(a["alarm_id"]) or {}
+        a["updated_at"] = next_stamp(base.get("updated_at") or a.get("updated_at"), ctx.now)
+    return _alarm_batch(list(changed.values()), bases, ctx.now)
+
+
+def _alarm_batch(changed: list[dict], bases: dict[str, dict], now: datetime) -> Batch:
+    """The changed alarms, to be written only over the version each was derived from."""
+    expected = {a["alarm_id"]: _version(bases.get(a["alarm_id"])) for a in changed}
+    return Batch("alarms", changed, [], 0, expected=expected, rebase=_redo_on_stored(changed, bases, now))
+
+
+def _version(base: dict | None) -> str | None:
+    return None if base is None else (base.get("updated_at") or "")
+
+
+def _redo_on_stored(changed: list[dict], bases: dict[str, dict], now: datetime) -> Rebase:
+    """How to redo an alarm's change on the version someone else stored meanwhile."""
+    news = {a["alarm_id"]: a for a in changed}
+
+    def rebase(stored: dict | None, attempted: dict) -> dict | str:
+        aid = attempted["alarm_id"]
+        out, why = reapply(stored, bases.get(aid), news[aid])
+        if out is None:
+            return why
+        out["updated_at"] = next_stamp((stored or {}).get("updated_at"), now)
+        return out
+    return rebase
 
 
 def _finish(ctx: PollContext, settings: SensorFeedSettings, records: list[dict], rejects: list[dict],
@@ -201,7 +231,7 @@ def _finish(ctx: PollContext, settings: SensorFeedSettings, records: list[dict],
     batches = [reg_batch] if reg_batch else []
     batches.append(Batch("readings", _readings_batch(store, readings, ctx.now), _rejects(rejects),
                          len(records) + len(rejects)))
-    batches.append(Batch("alarms", _alarms(ctx, store, settings, readings, feed_alarms, registry), [], 0))
+    batches.append(_alarms(ctx, store, settings, readings, feed_alarms, registry))
     return batches
 
 
