@@ -43,10 +43,17 @@ class Poller:
         self.is_leader = False
         self._session = requests.Session()
         self._locks = {f.name: threading.Lock() for f in feeds}
+        self._renew_lock = threading.Lock()
         self._scheduler: BackgroundScheduler | None = None
 
     # -- leadership ------------------------------------------------------------------
     def renew(self) -> bool:
+        # One renewal at a time: the lease job and a feed job racing here would see one
+        # call take the lease and the other fail its SET NX, and log a spurious "lost".
+        with self._renew_lock:
+            return self._renew()
+
+    def _renew(self) -> bool:
         try:
             leader = self.lease.acquire_or_renew()
         except Exception as exc:  # noqa: BLE001 - a Redis hiccup must not kill the scheduler

@@ -20,6 +20,7 @@ person's version (`alarm_engine.reapply`), or dropped if they resolved it.
 from __future__ import annotations
 
 import dataclasses
+import weakref
 from datetime import datetime, timedelta, timezone
 from urllib.parse import urljoin
 
@@ -37,7 +38,7 @@ REGISTRY_EVERY_S = 600
 OFFLINE_EVERY_S = 30
 RECENT = 30
 SENSOR_FIELDS = ("sensor_id", "network", "kind", "lat", "lon", "grid_code", "facility", "offline_after_s")
-_cache: dict[int, tuple[int, dict]] = {}   # id(store) → (sensors version, registry by id)
+_cache: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()   # store → (sensors version, registry by id)
 
 
 # ---- small helpers ----------------------------------------------------------------------------
@@ -87,10 +88,10 @@ def registry_of(store) -> dict[str, dict]:
     """The stored sensor registry by id, cached per dataset version."""
     ds = store.dataset("sensors")
     v = ds.version()
-    hit = _cache.get(id(store))
+    hit = _cache.get(store)
     if hit is None or hit[0] != v:
         v, records = ds.all()
-        hit = _cache[id(store)] = (v, {r["sensor_id"]: r for r in records})
+        hit = _cache[store] = (v, {r["sensor_id"]: r for r in records})
     return hit[1]
 
 

@@ -145,3 +145,24 @@ def test_pol004_two_processes_one_poller_and_takeover(tmp_path, external_redis_u
                 except subprocess.TimeoutExpired:
                     p.kill()
         up.shutdown()
+
+
+def test_pol005_concurrent_renewals_in_one_process_never_report_a_lost_lease(embedded_store):
+    """The lease job and the feed jobs renew from different threads at the same moment."""
+    for attempt in range(20):
+        poller = Poller(load_settings(None, env={}), embedded_store, [])
+        barrier, results = threading.Barrier(8), []
+
+        def renew():
+            barrier.wait()
+            results.append(poller.renew())
+
+        threads = [threading.Thread(target=renew) for _ in range(8)]
+        for th in threads:
+            th.start()
+        for th in threads:
+            th.join()
+        assert results == [True] * 8, f"attempt {attempt}: {results}"
+        assert poller.is_leader
+        poller.stop()                                   # releases the lease for the next attempt
+        assert embedded_store.lease("poller", "probe", 5).holder() is None
