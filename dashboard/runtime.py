@@ -100,6 +100,7 @@ class Runtime:
                 feeds += sensor_demo_feeds(rt.sensor_simulator.base_url)
                 feeds.append(demo_industry_feed(settings))
             rt.feeds = feeds
+            rt.queries.feed_names = {f.name for f in feeds}
             if poll:
                 rt.poller = Poller(settings, rt.store, feeds)
                 rt.poller.start()
@@ -149,7 +150,9 @@ def _start_simulator(settings: Settings):
 
 # ---- the demo sensor platform (issue 4: the alarm map) ------------------------------------
 def sensor_demo_feeds(base_url: str) -> list[FeedSettings]:
-    """The demo sensor, FIWARE and responders feeds, validated like [[feeds]] entries."""
+    """The demo sensor feeds, validated like [[feeds]] entries: water as the utility's JSON,
+    gas as FIWARE, heating as SensorThings (its Datastreams listed from the platform's
+    `/v1.1/Datastreams`), so every sensor is read by exactly one feed; and the responders."""
     from dashboard.config_schema import build
     from feeds.sim_sensors_http import demo_feed_specs
 

@@ -294,12 +294,18 @@ def poll_sensorthings(ctx: PollContext) -> list[Batch]:
     reg = _registry_batch(ctx, settings)
     rules, lookup = ctx.extra["settings"].alarms, _lookup(ctx, reg)
     links = ctx.state.setdefault("next_links", {})
+    # One cursor per Datastream (the newest phenomenonTime read from it): a feed-wide cursor
+    # would skip an Observation that arrives for a Datastream read early in a poll while a
+    # later Datastream advances the cursor past it. The feed-wide one is only the fallback
+    # for state written before there were per-Datastream cursors.
+    cursors = ctx.state.setdefault("cursors", {})
     records, rejects = [], []
     for ds in settings.sensorthings.datastreams:
         url = links.get(ds.id)
-        if url is None and ctx.state.get("cursor"):
+        since = cursors.get(ds.id) or ctx.state.get("cursor")
+        if url is None and since:
             url = sensorthings.observations_url(settings.sensorthings.base_url, ds.id) + \
-                f"&$filter=phenomenonTime%20gt%20{ctx.state['cursor'].replace('+00:00', 'Z')}"
+                f"&$filter=phenomenonTime%20gt%20{since.replace('+00:00', 'Z')}"
         try:
             page = sensorthings.fetch_observations(ds, settings, rules, lookup, url=url, session=ctx.session)
         except sr.FeedFormatError as exc:
@@ -310,6 +316,8 @@ def poll_sensorthings(ctx: PollContext) -> list[Batch]:
             links[ds.id] = page.next_link
         else:
             links.pop(ds.id, None)
+        if page.records:
+            cursors[ds.id] = max((r["observed_at"] for r in page.records), key=_t)
         base = len(records) + len(rejects)
         records += page.records
         rejects += [dict(r, index=r["index"] + base) for r in page.rejects]

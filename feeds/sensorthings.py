@@ -105,7 +105,9 @@ def parse_observations(doc: object, stream: Datastream | None, settings: SensorF
 
 
 def observations_url(base_url: str, datastream_id: str, top: int = 1000) -> str:
-    ds = datastream_id if datastream_id.isdigit() else f"'{datastream_id}'"
+    """The Observations of one Datastream, oldest first; a text id is an OData string literal
+    (in quotes, a quote inside doubled)."""
+    ds = datastream_id if datastream_id.isdigit() else "'" + datastream_id.replace("'", "''") + "'"
     return f"{base_url.rstrip('/')}/Datastreams({ds})/Observations?$orderby=phenomenonTime%20asc&$top={top}"
 
 
