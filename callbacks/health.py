@@ -45,6 +45,12 @@ def update(n, feed: str | None, lang: str | None, rt, now: datetime | None = Non
     tz = rt.settings.city.timezone
     q = rt.queries
     table = view.health_table(feed_rows(q.feed_health(), now.timestamp(), lang, tz), lang)
+    retired = q.retired_feeds()
+    if retired:
+        table = html.Div([table, html.P(
+            f"{t('health.retired', lang)}: " + "; ".join(
+                f"{n} ({t('health.last_success', lang)} {_when(h.get('last_success'), tz)})"
+                for n, h in sorted(retired.items())), className="muted retired-feeds")])
     placement = q.placement()
     place = html.Ul([html.Li(f"{t('health.' + k, lang)}: {v:,}") for k, v in placement.items()])
     tree = q.tree()

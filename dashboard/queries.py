@@ -42,6 +42,10 @@ class Queries:
         self._frame: pd.DataFrame | None = None
         self._seq = 0
         self._other: dict[str, tuple[int, pd.DataFrame | None]] = {}
+        # The feeds this console is configured with (set by the runtime); None = every feed
+        # the store has heard of. A feed renamed or removed from the settings keeps its old
+        # health record in the store; it is shown apart, not as a dead feed on the wall.
+        self.feed_names: set[str] | None = None
 
     # -- versions and the area tree -------------------------------------------------
     def versions(self) -> dict[str, int]:
@@ -210,7 +214,15 @@ class Queries:
 
     # -- feeds -----------------------------------------------------------------------
     def feed_health(self) -> dict[str, dict]:
-        return self.store.health()
+        """Health of the configured feeds, by name."""
+        health = self.store.health()
+        return health if self.feed_names is None else {n: h for n, h in health.items() if n in self.feed_names}
+
+    def retired_feeds(self) -> dict[str, dict]:
+        """Health records of feeds no longer in the settings (their last run, for the record)."""
+        if self.feed_names is None:
+            return {}
+        return {n: h for n, h in self.store.health().items() if n not in self.feed_names}
 
     def rejects(self, feed: str, limit: int = 50) -> list[dict]:
         return self.store.rejects(feed, limit)

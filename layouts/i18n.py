@@ -54,6 +54,8 @@ TEXT: dict[str, tuple[str, str]] = {
     "health.no_place": ("无编码无坐标(未落格)", "No code, no position (unplaced)"),
     "health.areas": ("区划数据", "Area tree"),
     "health.code_scheme": ("区划代码体系", "Division code scheme"),
+    "health.retired": ("已不在配置中的数据源(保留其最后记录)", "Feeds no longer in the settings (last record kept)"),
+    "health.last_success": ("最后成功", "last success"),
     "health.next_try": ("下次重试", "Next retry"),
     # /tickets
     "tickets.title": ("工单考核 · 逐级下钻", "Ticket assessment · drill-down"),
