@@ -144,11 +144,20 @@ def _readings_batch(store, readings: list[dict], now: datetime) -> list[dict]:
     out = []
     for key, rs in latest.items():
         prev = old.get(key) or {}
-        recent = (prev.get("recent") or []) + [[r["observed_at"], r["value"]] for r in rs]
+        recent = _in_time_order(prev.get("recent") or [], [[r["observed_at"], r["value"]] for r in rs])
         last = rs[-1]
+        if prev.get("observed_at") and _t(prev["observed_at"]) > _t(last["observed_at"]):
+            last = prev   # only late arrivals (SensorThings "observations" mode): the newest stays current
         out.append(dict(last, key=key, recent=recent[-RECENT:],
                         updated_at=next_stamp(prev.get("updated_at"), _t(last["observed_at"]))))
     return out
+
+
+def _in_time_order(old: list, new: list) -> list:
+    """`old` + `new` [time, value] pairs (each in time order), a late arrival in its place."""
+    if old and new and _t(new[0][0]) < _t(old[-1][0]):
+        return sorted(old + new, key=lambda pair: _t(pair[0]))
+    return old + new
 
 
 def _active(store) -> dict[str, dict]:
@@ -286,13 +295,23 @@ def poll_fiware(ctx: PollContext, page_size: int = 1000, page_cap: int = 20) -> 
 
 
 def poll_sensorthings(ctx: PollContext) -> list[Batch]:
-    """Observations of each configured Datastream, following `@iot.nextLink` from the cursor."""
+    """SensorThings Observations, following `@iot.nextLink`: per configured Datastream, or
+    all of them in one collection (`sensorthings.mode`)."""
     settings = feed_settings(ctx.feed)
     cfg = settings.sensorthings
     if not cfg.base_url and ctx.feed.url:
         settings = dataclasses.replace(settings, sensorthings=dataclasses.replace(cfg, base_url=ctx.feed.url))
     reg = _registry_batch(ctx, settings)
     rules, lookup = ctx.extra["settings"].alarms, _lookup(ctx, reg)
+    collect = _sta_by_collection if settings.sensorthings.mode == "observations" else _sta_by_datastream
+    records, rejects = collect(ctx, settings, rules, lookup)
+    return _finish(ctx, settings, records, rejects, reg)
+
+
+def _sta_by_datastream(ctx: PollContext, settings: SensorFeedSettings, rules,
+                       lookup: dict[str, dict]) -> tuple[list[dict], list[dict]]:
+    """"datastreams" mode: one GET chain per Datastream, each from its own cursor."""
+    ctx.state.pop("observations", None)   # what "observations" mode kept, if the feed switched
     links = ctx.state.setdefault("next_links", {})
     # One cursor per Datastream (the newest phenomenonTime read from it): a feed-wide cursor
     # would skip an Observation that arrives for a Datastream read early in a poll while a
@@ -308,9 +327,7 @@ def poll_sensorthings(ctx: PollContext) -> list[Batch]:
                 f"&$filter=phenomenonTime%20gt%20{since.replace('+00:00', 'Z')}"
         try:
             page = sensorthings.fetch_observations(ds, settings, rules, lookup, url=url, session=ctx.session)
-        except sr.FeedFormatError as exc:
-            raise FeedError(f"Datastream {ds.id}: {exc}") from None
-        except Exception as exc:  # noqa: BLE001 - requests' errors: the feed failed as a whole
+        except Exception as exc:  # noqa: BLE001 - a bad page or requests' errors: the feed failed as a whole
             raise FeedError(f"Datastream {ds.id}: {exc}") from None
         if page.next_link:
             links[ds.id] = page.next_link
@@ -321,7 +338,57 @@ def poll_sensorthings(ctx: PollContext) -> list[Batch]:
         base = len(records) + len(rejects)
         records += page.records
         rejects += [dict(r, index=r["index"] + base) for r in page.rejects]
-    return _finish(ctx, settings, records, rejects, reg)
+    return records, rejects
+
+
+def _sta_by_collection(ctx: PollContext, settings: SensorFeedSettings, rules,
+                       lookup: dict[str, dict]) -> tuple[list[dict], list[dict]]:
+    """"observations" mode: one GET chain for every Datastream.
+
+    Reads `/Observations` from the newest phenomenonTime read (`cursor`) minus `overlap_s`,
+    so an Observation that reaches the server late, within the overlap, is still read; the
+    ones taken already in that window are dropped (`sensorthings.Taken`, kept in the feed
+    state for the window only). One that arrives later than that is missed. A chain cut by
+    `page_cap` continues at the next poll from where it stopped, with the same start.
+    """
+    cfg = settings.sensorthings
+    st = ctx.state.setdefault("observations", {})
+    if not st:
+        _switch_to_collection(ctx.state, st, settings)
+    taken = sensorthings.Taken(st.get("taken"))
+    url, since = st.get("next_link"), st.get("since")
+    if not url:
+        since = sensorthings.window_start(st["cursor"], cfg.overlap_s) if st.get("cursor") else None
+        url = sensorthings.collection_url(cfg.base_url, since)
+    try:
+        page = sensorthings.fetch_observations(None, settings, rules, lookup, url=url, session=ctx.session,
+                                               taken=taken)
+    except Exception as exc:  # noqa: BLE001 - a bad page or requests' errors: the feed failed as a whole
+        raise FeedError(f"Observations: {exc}") from None
+    if taken.newest and taken.newest > st.get("cursor", ""):
+        st["cursor"] = taken.newest
+    if page.next_link:
+        st.update(next_link=page.next_link, since=since)
+        floor = since                   # the rest of this chain starts there too
+    else:
+        st.pop("next_link", None)
+        st.pop("since", None)
+        floor = sensorthings.window_start(st["cursor"], cfg.overlap_s) if st.get("cursor") else None
+    if floor:
+        taken.forget_until(floor)       # a filter `phenomenonTime gt floor` never returns those again
+    st["taken"] = taken.to_state()
+    return page.records, page.rejects
+
+
+def _switch_to_collection(state: dict, st: dict, settings: SensorFeedSettings) -> None:
+    """A feed that read in "datastreams" mode so far: what it read is taken up to each
+    Datastream's cursor, and the first collection starts at the oldest of those."""
+    cursors = state.pop("cursors", None) or \
+        {ds.id: state["cursor"] for ds in settings.sensorthings.datastreams if state.get("cursor")}
+    state.pop("next_links", None)
+    if cursors:
+        upto = {ds: sensorthings.time_key(at) for ds, at in cursors.items()}
+        st.update(cursor=min(upto.values()), taken={"upto": upto})
 
 
 ADAPTERS = {("sensors", "json"): poll_json, ("sensors", "fiware"): poll_fiware,

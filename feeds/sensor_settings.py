@@ -9,6 +9,7 @@ has its own nested block: `json` (a utility's own JSON), `fiware`, `sensorthings
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Literal
 
 NETWORK_CHOICES = ("", "gas", "water", "heating")
@@ -95,20 +96,47 @@ class Datastream:
             raise ValueError(f"network: expected gas, water or heating, got {self.network!r}")
 
 
+SENSORTHINGS_MODES = ("datastreams", "observations")
+MAX_OVERLAP_S = 86400.0
+
+
 @dataclass(frozen=True)
 class SensorThingsFormat:
-    """SensorThings v1.1: the base URL, the Datastreams to read, a page cap per fetch."""
+    """SensorThings v1.1: the base URL, the Datastreams to read, a page cap per fetch.
+
+    mode: how a poll collects Observations.
+        "datastreams": one paged request per configured Datastream
+            (`Datastreams(id)/Observations`), each from its own cursor (the newest
+            phenomenonTime read from it) — exact, but one GET per Datastream a poll.
+        "observations": one paged request for all of them (`/Observations` with the
+            Datastream expanded), from the newest phenomenonTime read minus `overlap_s`;
+            Observations read already within that window are dropped. A few GETs a poll,
+            whatever the number of Datastreams; an Observation that reaches the server
+            more than `overlap_s` after a newer one was read is missed (docs/FORMATS.md).
+    overlap_s: how far back ("observations" mode) each poll re-reads, for late arrivals.
+    """
 
     base_url: str = ""
     datastreams: list[Datastream] = field(default_factory=list)
     page_cap: int = 20
     timeout_s: float = 10.0
+    mode: Literal["datastreams", "observations"] = "datastreams"
+    overlap_s: float = 120.0
 
     def __post_init__(self) -> None:
         if self.page_cap < 1:
             raise ValueError(f"page_cap: expected a positive number of pages, got {self.page_cap}")
         if self.timeout_s <= 0:
             raise ValueError(f"timeout_s: expected positive seconds, got {self.timeout_s}")
+        if self.mode not in SENSORTHINGS_MODES:
+            raise ValueError(f"mode: expected datastreams or observations, got {self.mode!r}")
+        if not 0 <= self.overlap_s <= MAX_OVERLAP_S:
+            raise ValueError(f"overlap_s: expected 0..{MAX_OVERLAP_S:.0f} seconds, got {self.overlap_s}")
+
+    @cached_property
+    def by_id(self) -> dict[str, Datastream]:
+        """The configured Datastreams by id (an Observations page names thousands of them)."""
+        return {ds.id: ds for ds in self.datastreams}
 
 
 @dataclass(frozen=True)

@@ -110,3 +110,42 @@ def test_fetch_stops_at_page_cap(server):
     page = sensorthings.fetch_observations(STREAM, settings(base_url=server.base, page_cap=2), RULES)
     assert len(server.hits) == 2 and len(page.records) + len(page.rejects) == 4
     assert page.next_link.endswith("$skip=4")  # where the next poll continues
+
+
+# ---- "observations" mode: one collection, re-read over an overlap --------------------------------
+def test_collection_url_expands_only_the_datastream_id():
+    url = sensorthings.collection_url("http://x/v1.1/", "2026-11-20T07:58:00.000000Z")
+    assert url == ("http://x/v1.1/Observations?$expand=Datastream($select=id)&$orderby=phenomenonTime%20asc"
+                   "&$top=1000&$filter=phenomenonTime%20gt%202026-11-20T07:58:00.000000Z")
+    assert "$filter" not in sensorthings.collection_url("http://x/v1.1")   # the first poll reads what there is
+    assert sensorthings.window_start("2026-11-20T08:00:00.250000Z", 120) == "2026-11-20T07:58:00.250000Z"
+
+
+def test_taken_drops_observations_read_already_and_forgets_outside_the_window():
+    s = SensorFeedSettings(sensorthings=SensorThingsFormat(datastreams=[
+        STREAM, Datastream(id="2", sensor_id="H-0002", network="heating", kind="temperature", unit="°C")]))
+
+    def obs(ds, at, result=80.0):
+        return {"@iot.id": f"{ds}@{at}", "result": result, "phenomenonTime": at,
+                "Datastream": {"@iot.id": ds}}
+
+    doc = {"value": [obs(1, "2026-11-20T08:00:00Z"), obs(2, "2026-11-20T08:00:00Z"),
+                     obs(1, "2026-11-20T08:00:10Z", result=None)]}   # a meter fault: rejected once
+    taken = sensorthings.Taken()
+    first = sensorthings.parse_observations(doc, None, s, RULES, taken=taken)
+    assert (len(first.records), len(first.rejects)) == (2, 1)
+    again = sensorthings.parse_observations(doc, None, s, RULES, taken=taken)
+    assert again.records == [] and again.rejects == []
+    # the same instant written with another offset is the same Observation
+    same = sensorthings.parse_observations(obs(2, "2026-11-20T16:00:00+08:00"), None, s, RULES, taken=taken)
+    assert same.records == []
+    assert taken.newest == "2026-11-20T08:00:10.000000Z"
+    # kept in the feed state; what a filter `phenomenonTime gt floor` cannot return is forgotten
+    kept = sensorthings.Taken(taken.to_state())
+    assert len(kept) == 3
+    kept.forget_until("2026-11-20T08:00:00.000000Z")
+    assert kept.to_state() == {"at": {"2026-11-20T08:00:10.000000Z": ["1"]}}
+    # `upto`: everything of a Datastream up to a time (a feed that read per Datastream before)
+    switched = sensorthings.Taken({"upto": {"1": "2026-11-20T08:00:05.000000Z"}})
+    page = sensorthings.parse_observations(doc, None, s, RULES, taken=switched)
+    assert [r["sensor_id"] for r in page.records] == ["H-0002"] and len(page.rejects) == 1

@@ -73,3 +73,25 @@ def test_set006_bad_file_stops_the_start_with_the_message(tmp_path):
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2
     assert "[server.refresh_s] expected 1..3600 seconds, got 0" in proc.stderr
+
+
+STA_FEED = ('[[feeds]]\nname = "heat"\nkind = "sensors"\nformat = "sensorthings"\nurl = "http://x/v1.1"\n'
+            '[feeds.sensor.sensorthings]\n')
+
+
+@pytest.mark.parametrize("text, key, expected", [
+    ('mode = "all"\n', "feeds[0].sensor.sensorthings.mode", "one of 'datastreams', 'observations'"),
+    ('mode = 1\n', "feeds[0].sensor.sensorthings.mode", "one of 'datastreams', 'observations'"),
+    ('overlap_s = -5\n', "feeds[0].sensor.sensorthings.overlap_s", "expected 0..86400 seconds, got -5.0"),
+    ('overlap_s = "2m"\n', "feeds[0].sensor.sensorthings.overlap_s", "a number"),
+    ('overlap_s = 100000\n', "feeds[0].sensor.sensorthings.overlap_s", "expected 0..86400 seconds"),
+])
+def test_set007_sensorthings_mode_and_overlap(tmp_path, text, key, expected):
+    with pytest.raises(SettingsError) as err:
+        load_settings(write(tmp_path, STA_FEED + text), env={})
+    msg = str(err.value)
+    assert f"[{key}]" in msg and expected in msg, msg
+    ok = load_settings(write(tmp_path, STA_FEED + 'mode = "observations"\noverlap_s = 60\n'), env={})
+    sta = ok.feeds[0].sensor.sensorthings
+    assert (sta.mode, sta.overlap_s) == ("observations", 60.0)
+    assert load_settings(write(tmp_path, STA_FEED), env={}).feeds[0].sensor.sensorthings.mode == "datastreams"

@@ -1,5 +1,6 @@
-"""The demo sensor platform's SensorThings API v1.1 view (feeds/sim_sensors_http.py), read
-over real HTTP on 127.0.0.1 by the real adapter and poller into a real (embedded) Redis.
+"""The demo sensor platform's SensorThings API v1.1 view (feeds/sim_sensorthings.py, mounted by
+feeds/sim_sensors_http.py), read over real HTTP on 127.0.0.1 by the real adapter and poller into a
+real (embedded) Redis.
 
 The clock is moved by hand: every request to the platform steps the simulation to it.
 """
@@ -25,7 +26,8 @@ from feeds import sensorthings
 from feeds.poller import Poller
 from feeds.sensor_settings import SensorFeedSettings
 from feeds.sim_sensors import PROFILES, SimSensorsConfig
-from feeds.sim_sensors_http import datastream_setting, start_sensor_simulator, utility_feed_spec
+from feeds.sim_sensors_http import start_sensor_simulator, utility_feed_spec
+from feeds.sim_sensorthings import datastream_setting
 from metrics.alarm_rules import AlarmRules
 
 T0 = datetime(2026, 11, 20, 8, 0, tzinfo=timezone.utc)
@@ -204,7 +206,7 @@ def test_sta004_pages_neither_repeat_nor_skip_while_observations_arrive_and_expi
 def test_sta005_the_adapter_follows_next_links_and_continues_the_next_poll(platform, embedded_store):
     server, url, clock = platform(sta_top_max=4)
     run_minutes(url, clock, 10)
-    feed = sta_feed(url, page_cap=2)
+    feed = sta_feed(url, page_cap=2, mode="datastreams")   # per-Datastream next links
     poller = poller_for([feed], embedded_store, clock)
     first = poll(poller, [feed])[0]
     heat = heating(server)
@@ -297,11 +299,12 @@ def test_sta008_the_demo_feeds_cover_all_3000_sensors_each_by_one_feed(platform,
     assert len(readings) == 3000 and all(r["feed"] == network_feed[r["network"]] for r in readings)
 
 
-def test_sta009_observations_arriving_while_a_poll_runs_are_not_lost(platform, embedded_store):
+@pytest.mark.parametrize("mode", ["datastreams", "observations"])
+def test_sta009_observations_arriving_while_a_poll_runs_are_not_lost(platform, embedded_store, mode):
     server, url, clock = platform()
-    feed = sta_feed(url)
+    feed = sta_feed(url, mode=mode)
     poller = poller_for([feed], embedded_store, clock)
-    clock.tick = timedelta(milliseconds=200)   # real time runs while the poll reads 60 Datastreams
+    clock.tick = timedelta(milliseconds=200)   # real time runs while the poll reads (60 Datastreams)
     for _ in range(8):
         poll(poller, [feed])
         clock.t += timedelta(seconds=5)
@@ -316,3 +319,143 @@ def test_sta010_a_text_datastream_id_is_an_odata_string_literal():
     url = sensorthings.observations_url("http://x/v1.1", "O'Brien st. 7")
     assert url.startswith("http://x/v1.1/Datastreams('O''Brien st. 7')/Observations?")
     assert sensorthings.observations_url("http://x/v1.1/", "42").startswith("http://x/v1.1/Datastreams(42)/")
+
+
+# ---- "observations" mode: every Datastream's Observations in one collection -------------------------
+def sta_requests(server) -> int:
+    """The GET requests the SensorThings view has answered so far (counted by the server)."""
+    return sum(n for path, n in server.hits.items() if path.startswith("/v1.1"))
+
+
+def stored_times(store) -> dict[str, list[int]]:
+    return {r["sensor_id"]: [ms(t) for t, _ in r["recent"]] for r in store.dataset("readings").all()[1]}
+
+
+def late(url: str, sensor_id: str, age_s: float) -> dict:
+    """A reading taken `age_s` seconds ago reaches the platform now."""
+    resp = requests.post(f"{url}/_control/late", params={"sensor": sensor_id, "age_s": age_s}, timeout=10)
+    assert resp.status_code == 200, resp.text
+    return resp.json()
+
+
+def collection_state(store, feed) -> dict:
+    return store.feed_state(feed.name)["observations"]
+
+
+def test_sta011_a_poll_is_a_couple_of_requests_whatever_the_number_of_datastreams(platform, embedded_store):
+    server, url, clock = platform(n_sensors=3000)
+    heat = heating(server)
+    feed = sta_feed(url)
+    assert feed.sensor.sensorthings.mode == "observations" and len(heat) == 600   # the demo's heating feed
+    poller = poller_for([feed], embedded_store, clock)
+    poll(poller, [feed])                        # the first poll also reads the backlog
+    per_poll = []
+    for _ in range(6):                          # the demo polls every 10 s
+        clock.t += timedelta(seconds=10)
+        before = sta_requests(server)
+        poll(poller, [feed])
+        per_poll.append(sta_requests(server) - before)
+    assert max(per_poll) <= 2, per_poll
+    assert not [path for path in server.hits if path.startswith("/v1.1/Datastreams(")]
+    # the same feed in "datastreams" mode, for comparison: one GET per Datastream
+    by_ds = dataclasses.replace(sta_feed(url, mode="datastreams"), name="heating-by-datastream")
+    before = sta_requests(server)
+    poll(poller, [by_ds])
+    assert sta_requests(server) - before == len(heat)
+
+
+def test_sta012_a_late_observation_within_the_overlap_is_read_an_older_one_is_missed(platform, embedded_store):
+    """The documented limit of "observations" mode: an Observation that reaches the server with
+    a phenomenonTime more than `overlap_s` before the newest one read is missed."""
+    server, url, clock = platform()
+    heat = heating(server)
+    feed = sta_feed(url, overlap_s=120)
+    poller = poller_for([feed], embedded_store, clock)
+    poll(poller, [feed])
+    clock.t += timedelta(seconds=30)
+    poll(poller, [feed])
+    cursor = ms(collection_state(embedded_store, feed)["cursor"])
+    within, beyond = heat.iloc[3], heat.iloc[4]
+    read = late(url, within.sensor_id, age_s=90)        # within the overlap
+    missed = late(url, beyond.sensor_id, age_s=200)     # older than the overlap
+    assert ms(read["observed_at"]) < cursor, "older than what the feed read: a plain cursor would skip it"
+    assert ms(missed["observed_at"]) < cursor - 120_000
+    clock.t += timedelta(seconds=10)
+    poll(poller, [feed])
+    stored = stored_times(embedded_store)
+    assert ms(read["observed_at"]) in stored[within.sensor_id]
+    assert stored[within.sensor_id] == sorted(stored[within.sensor_id])   # in its place among the others
+    assert ms(missed["observed_at"]) not in stored[beyond.sensor_id]
+    served = {sid: sorted(ts) for sid, ts in served_times(server).items()}
+    served[beyond.sensor_id].remove(ms(missed["observed_at"]))
+    assert stored == served                            # everything else once
+    (current,) = embedded_store.dataset("readings").get([f"{within.sensor_id}/{within.kind}"])
+    assert ms(current["observed_at"]) == max(stored[within.sensor_id])   # still the newest value
+
+
+@pytest.mark.parametrize("top_max, page_cap", [(1000, 20), (40, 2)])
+def test_sta013_overlapping_polls_take_every_observation_once(platform, embedded_store, top_max, page_cap):
+    server, url, clock = platform(sta_top_max=top_max)
+    heat = heating(server)
+    feed = sta_feed(url, page_cap=page_cap, overlap_s=120)
+    poller = poller_for([feed], embedded_store, clock)
+    received = 0
+    for _ in range(30):                         # 5 minutes of 10 s polls: each Observation is re-read ~12 times
+        received += poll(poller, [feed])[0]["received"]
+        clock.t += timedelta(seconds=10)
+    for _ in range(20):                         # time stands still until a chain cut by page_cap is done
+        received += poll(poller, [feed])[0]["received"]
+        if not collection_state(embedded_store, feed).get("next_link"):
+            break
+    stored = stored_times(embedded_store)
+    assert all(len(times) == len(set(times)) for times in stored.values())
+    assert stored == served_times(server)
+    # taken once: the polls received every Observation (meter faults too) once, and the registry
+    assert received == len(server.sta.observations) + len(heat)
+    # what the feed remembers is the overlap window only
+    st = collection_state(embedded_store, feed)
+    remembered = st["taken"]["at"]
+    assert remembered and min(ms(t) for t in remembered) > ms(st["cursor"]) - 120_000
+    assert sum(len(ids) for ids in remembered.values()) <= 3 * len(heat)
+
+
+def test_sta014_a_feed_switching_to_observations_mode_neither_repeats_nor_skips(platform, embedded_store):
+    server, url, clock = platform()
+    by_ds, by_collection = sta_feed(url, mode="datastreams"), sta_feed(url)
+    poller = poller_for([by_ds], embedded_store, clock)
+    clock.tick = timedelta(milliseconds=50)     # Datastreams read early in a poll fall behind the others
+    for feed in (by_ds, by_ds, by_collection, by_collection):
+        poll(poller, [feed])
+        clock.t += timedelta(seconds=20)
+    clock.tick = timedelta(0)
+    poll(poller, [by_collection])
+    assert "cursors" not in embedded_store.feed_state(by_ds.name)
+    assert stored_times(embedded_store) == served_times(server)
+
+
+def test_sta015_the_collection_pages_by_time_and_expands_only_the_datastream_id(platform):
+    server, url, clock = platform(keep_s=600)
+    run_minutes(url, clock, 3)
+    query = f"{url}/v1.1/Observations?$expand=Datastream($select=id)&$orderby=phenomenonTime%20asc&$top=50"
+    first = get(query)
+    assert all(set(o["Datastream"]) == {"@iot.id"} for o in first["value"])
+    # between two pages: one reading arrives late but after the page's last, one before it
+    sid = heating(server)["sensor_id"].iloc[5]
+    page_end = ms(first["value"][-1]["phenomenonTime"])
+    after = late(url, sid, age_s=10)
+    before = late(url, sid, age_s=(ms(clock.now().isoformat()) - page_end) / 1000 + 5)
+    assert ms(before["observed_at"]) < page_end < ms(after["observed_at"])
+    obs = [o for p in walk("", first) for o in p["value"]]
+    ids = [o["@iot.id"] for o in obs]
+    assert len(ids) == len(set(ids)) and after["obs_id"] in ids and before["obs_id"] not in ids
+    assert [ms(o["phenomenonTime"]) for o in obs] == sorted(ms(o["phenomenonTime"]) for o in obs)
+    # a new request has both, each in its place by time although numbered last
+    again = [o for p in walk(query) for o in p["value"]]
+    assert {after["obs_id"], before["obs_id"]} <= {o["@iot.id"] for o in again}
+    assert [ms(o["phenomenonTime"]) for o in again] == sorted(ms(o["phenomenonTime"]) for o in again)
+    # what the demo server does not implement is refused, not ignored
+    for bad, code in (("$expand=Datastream($top=1)", 501), ("$expand=Datastream($select=id;$top=1)", 501),
+                      ("$expand=Datastream($select=colour)", 400), ("$expand=Datastream($select=id", 400),
+                      ("$orderby=phenomenonTime&$skiptoken=12", 400)):
+        resp = requests.get(f"{url}/v1.1/Observations?{bad}", timeout=10)
+        assert resp.status_code == code and resp.json()["message"], (bad, resp.text)
