@@ -65,11 +65,22 @@ def _t(iso: str) -> datetime:
 
 
 def apply_readings(active: Iterable[Mapping], readings: Iterable[Mapping], sensors: Mapping[str, Mapping],
-                   rules: AlarmRules, clear_on_normal: bool = False) -> list[dict]:
-    """Alarms raised, escalated or cleared by `readings` (taken in time order)."""
+                   rules: AlarmRules, clear_on_normal: bool = False,
+                   newest: Mapping[str, str] | None = None) -> list[dict]:
+    """Alarms raised, escalated or cleared by `readings` (taken in time order).
+
+    `newest` maps "sensor_id/kind" to the newest `observed_at` taken from earlier polls: a
+    reading older than that arrived late and tells nothing about the sensor's state now
+    (a late normal reading must not clear an alarm a newer reading keeps up), so it is
+    kept in the sensor's history by the caller but changes no alarm here.
+    """
     state, changed = _index(active), {}
+    newest = newest or {}
     for r in sorted(readings, key=lambda r: _t(r["observed_at"])):
         sid, at = r["sensor_id"], r["observed_at"]
+        before = newest.get(f"{sid}/{r['kind']}")
+        if before is not None and _t(at) < _t(before):
+            continue
         off = state.get((sid, OFFLINE_KIND))
         if off is not None and _t(at) >= _t(off["raised_at"]):
             changed[off["alarm_id"]] = _resolve(off, at, "cleared")

@@ -180,7 +180,12 @@ def _alarms(ctx: PollContext, store, settings: SensorFeedSettings, readings: lis
             else:
                 active[a["alarm_id"]] = a
 
-    merge(apply_readings(active.values(), readings, registry, rules, settings.clear_on_normal))
+    newest = ctx.state.setdefault("newest", {})      # "sensor/kind" → newest observed_at taken
+    merge(apply_readings(active.values(), readings, registry, rules, settings.clear_on_normal, newest))
+    for r in readings:
+        key = f"{r['sensor_id']}/{r['kind']}"
+        if key not in newest or _t(r["observed_at"]) > _t(newest[key]):
+            newest[key] = r["observed_at"]
     merge(apply_feed_alarms(active.values(), feed_alarms, registry))
     last_seen = ctx.state.setdefault("last_seen", {})
     for r in readings:

@@ -88,3 +88,17 @@ def test_acknowledge_and_resolve_by_a_person():
     with pytest.raises(ValueError, match="^resolution:"):
         resolve(a, "李工", at, "whatever")
     assert a["status"] == "active"  # inputs are never modified
+
+
+def test_a_late_reading_changes_no_alarm():
+    """Raised at 1, still out of range at 3; a normal reading of 2 that arrives later must not
+    clear it, and a late crossing older than what was seen raises nothing."""
+    (a,) = run([rd(1, 12.0), rd(3, 14.0)], clear=True)
+    newest = {"g1/gas_concentration": rd(3, 0)["observed_at"]}
+    assert apply_readings([a], [rd(2, 1.0)], SENSORS, RULES, clear_on_normal=True, newest=newest) == []
+    assert apply_readings([], [rd(2, 30.0)], SENSORS, RULES, newest=newest) == []
+    # in time, the same readings do what they always did
+    (cleared,) = apply_readings([a], [rd(4, 1.0)], SENSORS, RULES, clear_on_normal=True, newest=newest)
+    assert cleared["status"] == "resolved" and cleared["resolution"] == "cleared"
+    (b,) = apply_readings([], [rd(4, 30.0)], SENSORS, RULES, newest=newest)
+    assert b["level"] == 2
