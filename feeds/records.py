@@ -69,6 +69,11 @@ def _mask_any(key: str, value: Any) -> Any:
     return mask_phone(value) if key == "caller_phone" else mask_name(value)
 
 
+# Instants outside these UTC years cannot be a ticket's and would leave pandas' range later.
+YEARS = (1900, 2199)
+MAX_RETURNS = 1000
+
+
 def parse_time(value: Any, name: str) -> str | None:
     """An ISO 8601 instant with an offset → canonical UTC string; empty → None."""
     if value is None or (isinstance(value, str) and not value.strip()):
@@ -84,7 +89,13 @@ def parse_time(value: Any, name: str) -> str | None:
         raise RecordError(f"{name}: not an ISO 8601 time: {value!r}") from None
     if t.tzinfo is None:
         raise RecordError(f"{name}: time without a UTC offset (ambiguous): {value!r}")
-    return t.astimezone(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+    try:
+        t = t.astimezone(timezone.utc)
+    except OverflowError:
+        t = None
+    if t is None or not YEARS[0] <= t.year <= YEARS[1]:
+        raise RecordError(f"{name}: expected a time in the years {YEARS[0]}..{YEARS[1]}, got {value!r}")
+    return t.isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 def _text(value: Any) -> str | None:
@@ -140,8 +151,8 @@ def _count(value: Any, name: str) -> int:
         x = float(value)
     except (TypeError, ValueError):
         raise RecordError(f"{name}: expected a whole number >= 0, got {value!r}") from None
-    if x < 0 or x != int(x):
-        raise RecordError(f"{name}: expected a whole number >= 0, got {value!r}")
+    if not 0 <= x <= MAX_RETURNS or x != int(x):
+        raise RecordError(f"{name}: expected a whole number 0..{MAX_RETURNS}, got {value!r}")
     return int(x)
 
 
