@@ -326,7 +326,7 @@ def _sta_by_datastream(ctx: PollContext, settings: SensorFeedSettings, rules,
     records, rejects = [], []
     for ds in settings.sensorthings.datastreams:
         url = links.get(ds.id)
-        since = cursors.get(ds.id) or ctx.state.get("cursor")
+        since = cursors.get(ds.id) or ctx.state.get("cursor") or _first_since(ctx, settings)
         if url is None and since:
             url = sensorthings.observations_url(settings.sensorthings.base_url, ds.id) + \
                 f"&$filter=phenomenonTime%20gt%20{since.replace('+00:00', 'Z')}"
@@ -346,6 +346,12 @@ def _sta_by_datastream(ctx: PollContext, settings: SensorFeedSettings, rules,
     return records, rejects
 
 
+def _first_since(ctx: PollContext, settings: SensorFeedSettings) -> str | None:
+    """Where a SensorThings feed's very first read starts: `first_lookback_s` before now."""
+    lookback = settings.sensorthings.first_lookback_s
+    return sensorthings.time_key(ctx.now - timedelta(seconds=lookback)) if lookback else None
+
+
 def _sta_by_collection(ctx: PollContext, settings: SensorFeedSettings, rules,
                        lookup: dict[str, dict]) -> tuple[list[dict], list[dict]]:
     """"observations" mode: one GET chain for every Datastream.
@@ -363,7 +369,8 @@ def _sta_by_collection(ctx: PollContext, settings: SensorFeedSettings, rules,
     taken = sensorthings.Taken(st.get("taken"))
     url, since = st.get("next_link"), st.get("since")
     if not url:
-        since = sensorthings.window_start(st["cursor"], cfg.overlap_s) if st.get("cursor") else None
+        since = sensorthings.window_start(st["cursor"], cfg.overlap_s) if st.get("cursor") \
+            else _first_since(ctx, settings)
         url = sensorthings.collection_url(cfg.base_url, since)
     try:
         page = sensorthings.fetch_observations(None, settings, rules, lookup, url=url, session=ctx.session,

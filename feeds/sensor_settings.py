@@ -114,6 +114,8 @@ class SensorThingsFormat:
             whatever the number of Datastreams; an Observation that reaches the server
             more than `overlap_s` after a newer one was read is missed (docs/FORMATS.md).
     overlap_s: how far back ("observations" mode) each poll re-reads, for late arrivals.
+    first_lookback_s: how far back the very first poll reads (a server may hold years of
+        Observations; the alarm engine needs the recent ones). 0 = everything it has.
     """
 
     base_url: str = ""
@@ -122,6 +124,7 @@ class SensorThingsFormat:
     timeout_s: float = 10.0
     mode: Literal["datastreams", "observations"] = "datastreams"
     overlap_s: float = 120.0
+    first_lookback_s: float = 3600.0
 
     def __post_init__(self) -> None:
         if self.page_cap < 1:
@@ -132,6 +135,8 @@ class SensorThingsFormat:
             raise ValueError(f"mode: expected datastreams or observations, got {self.mode!r}")
         if not 0 <= self.overlap_s <= MAX_OVERLAP_S:
             raise ValueError(f"overlap_s: expected 0..{MAX_OVERLAP_S:.0f} seconds, got {self.overlap_s}")
+        if self.first_lookback_s < 0:
+            raise ValueError(f"first_lookback_s: expected seconds >= 0 (0 = everything), got {self.first_lookback_s}")
 
     @cached_property
     def by_id(self) -> dict[str, Datastream]:

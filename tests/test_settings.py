@@ -85,6 +85,7 @@ STA_FEED = ('[[feeds]]\nname = "heat"\nkind = "sensors"\nformat = "sensorthings"
     ('overlap_s = -5\n', "feeds[0].sensor.sensorthings.overlap_s", "expected 0..86400 seconds, got -5.0"),
     ('overlap_s = "2m"\n', "feeds[0].sensor.sensorthings.overlap_s", "a number"),
     ('overlap_s = 100000\n', "feeds[0].sensor.sensorthings.overlap_s", "expected 0..86400 seconds"),
+    ('first_lookback_s = -1\n', "feeds[0].sensor.sensorthings.first_lookback_s", "expected seconds >= 0"),
 ])
 def test_set007_sensorthings_mode_and_overlap(tmp_path, text, key, expected):
     with pytest.raises(SettingsError) as err:

@@ -459,3 +459,19 @@ def test_sta015_the_collection_pages_by_time_and_expands_only_the_datastream_id(
                       ("$orderby=phenomenonTime&$skiptoken=12", 400)):
         resp = requests.get(f"{url}/v1.1/Observations?{bad}", timeout=10)
         assert resp.status_code == code and resp.json()["message"], (bad, resp.text)
+
+
+@pytest.mark.parametrize("mode", ["datastreams", "observations"])
+def test_sta016_the_first_poll_reads_only_the_look_back(platform, embedded_store, mode):
+    """A server holding a long history: the first poll starts `first_lookback_s` before now."""
+    server, url, clock = platform(n_sensors=100)
+    run_minutes(url, clock, 20)                 # twenty minutes of history on the server
+    feed = sta_feed(url, mode=mode, first_lookback_s=300)
+    poll(poller_for([feed], embedded_store, clock), [feed])
+    cutoff = ms((clock.now() - timedelta(seconds=300)).isoformat())
+    stored = {r["sensor_id"]: [ms(t) for t, _ in r["recent"]] for r in embedded_store.dataset("readings").all()[1]}
+    served = served_times(server)
+    assert stored and all(t > cutoff for ts in stored.values() for t in ts)
+    # everything the server holds after the cutoff was read
+    assert stored == {s: [t for t in ts if t > cutoff] for s, ts in served.items() if any(t > cutoff for t in ts)}
+    assert any(t <= cutoff for ts in served.values() for t in ts)   # the server did hold older ones
