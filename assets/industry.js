@@ -5,7 +5,9 @@
   var NONE = "#8ea0c0";
   function num(v, digits) {
     if (v === null || v === undefined || v === "" || (typeof v === "number" && isNaN(v))) { return "—"; }
-    return Number(v).toLocaleString("en-US", {minimumFractionDigits: digits, maximumFractionDigits: digits});
+    var x = Number(v);
+    if (Math.abs(x) < 0.5 * Math.pow(10, -digits)) { x = 0; }   /* no "-0.0" for a tiny refund */
+    return x.toLocaleString("en-US", {minimumFractionDigits: digits, maximumFractionDigits: digits});
   }
   window.cityops = Object.assign(window.cityops || {}, {});
   window.cityops.industry = {

@@ -48,7 +48,7 @@ def ranking_columns(lang: str) -> list[dict]:
         _col("name", lang, minWidth=230, flex=2, pinned="left", tooltipField="credit_code",
              cellClass="ind-link", filter="agTextColumnFilter"),
         _col("score", lang, width=90, valueFormatter=NUM, type="rightAligned"),
-        _ind("tax_per_mu", lang),
+        _ind("tax_per_mu", lang, fmt=NUM2),     # 2 digits: a small refund reads -0.02, not -0.0
         _ind("sales_per_mu", lang, width=140),
         _ind("value_added_per_energy", lang, width=150),
         _ind("rd_intensity", lang, fmt=PCT, width=110),
