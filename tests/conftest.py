@@ -112,3 +112,12 @@ def polled_demo_runtime(data_dir, history_days: int):
     for feed in rt.feeds:
         rt.poller.run_feed(feed, force=True)
     return rt
+
+
+@pytest.fixture
+def upstream():
+    """A JSON upstream on 127.0.0.1 (tests/json_upstream.py), stopped after the test."""
+    from tests.json_upstream import Upstream
+    up = Upstream()
+    yield up
+    up.close()

@@ -18,9 +18,7 @@ import sys
 import threading
 import time
 from datetime import datetime, timedelta, timezone
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-import orjson
 import pytest
 import requests
 
@@ -30,56 +28,13 @@ from dashboard.settings import FeedSettings, load_settings, with_changes
 from feeds import registry
 from feeds.base import PollContext
 from feeds.poller import Poller
+from tests.json_upstream import Clock
 
 T0 = datetime(2026, 11, 20, 8, 0, tzinfo=timezone.utc)
 POLL_AT = T0 + timedelta(seconds=10)       # the racing poll's clock: its stamp is 08:00:10Z
 PERSON_AT = pytest.mark.parametrize("person_s", [7, 10, 20], ids=["person-older", "person-equal", "person-newer"])
 WHO = "值班员甲"
 LEVEL_IV, LEVEL_III, LEVEL_II, LEVEL_I, NORMAL = 48.0, 43.0, 38.0, 30.0, 60.0
-
-
-class Upstream:
-    """A tiny HTTP server: path → JSON body, set by the test."""
-
-    def __init__(self):
-        self.bodies: dict[str, object] = {}
-        up = self
-
-        class H(BaseHTTPRequestHandler):
-            def log_message(self, *a):
-                pass
-
-            def do_GET(self):  # noqa: N802
-                body = up.bodies.get(self.path.split("?", 1)[0])
-                data = orjson.dumps(body if body is not None else {"error": "no such path"})
-                self.send_response(200 if body is not None else 404)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), H)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self):
-        self.server.shutdown()
-        self.server.server_close()
-
-
-@pytest.fixture
-def upstream():
-    up = Upstream()
-    yield up
-    up.close()
-
-
-class Clock:
-    def __init__(self, t):
-        self.t = t
-
-    def __call__(self):
-        return self.t
 
 
 def sensor_ids(n: int) -> list[str]:

@@ -7,66 +7,16 @@ level I (below 40 II, 45 III, 50 IV); water pressure below 80 kPa is level I (12
 
 from __future__ import annotations
 
-import threading
 from datetime import datetime, timedelta, timezone
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import parse_qs, urlsplit
 
-import orjson
 import pytest
 
 from dashboard.config_schema import build
 from dashboard.settings import FeedSettings, load_settings, with_changes
 from feeds.poller import Poller
+from tests.json_upstream import Clock
 
 T0 = datetime(2026, 11, 20, 8, 0, tzinfo=timezone.utc)
-
-
-class Upstream:
-    """A tiny HTTP server: path → JSON body (set by the test); it remembers the queries."""
-
-    def __init__(self):
-        self.bodies: dict[str, object] = {}
-        self.queries: list[tuple[str, dict]] = []
-        up = self
-
-        class H(BaseHTTPRequestHandler):
-            def log_message(self, *a):
-                pass
-
-            def do_GET(self):  # noqa: N802
-                parts = urlsplit(self.path)
-                up.queries.append((parts.path, {k: v[-1] for k, v in parse_qs(parts.query).items()}))
-                body = up.bodies.get(parts.path)
-                data = orjson.dumps(body) if body is not None else b'{"error": "no such path"}'
-                self.send_response(200 if body is not None else 404)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), H)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self):
-        self.server.shutdown()
-        self.server.server_close()
-
-
-@pytest.fixture
-def upstream():
-    up = Upstream()
-    yield up
-    up.close()
-
-
-class Clock:
-    def __init__(self, t):
-        self.t = t
-
-    def __call__(self):
-        return self.t
 
 
 def poller_for(store, spec: dict, clock: Clock) -> tuple[Poller, FeedSettings]:
