@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Callable
 
-from feeds import areas_feed, canonical, industry_poll, open311, responders_poll, sensor_poll
+from feeds import areas_feed, canonical, industry_poll, open311, responders_poll, sensor_poll, sensorthings_poll
 from feeds.base import Batch, PollContext
 
 Adapter = Callable[[PollContext], list[Batch]]
@@ -14,7 +14,8 @@ _ADAPTERS: dict[tuple[str, str], Adapter] = {
     ("tickets", "canonical"): canonical.poll,
     ("areas", "files"): areas_feed.poll,
     ("industry", "canonical"): industry_poll.poll,
-    **sensor_poll.ADAPTERS,     # sensors json|fiware|sensorthings
+    **sensor_poll.ADAPTERS,         # sensors json|fiware
+    **sensorthings_poll.ADAPTERS,   # sensors sensorthings
     ("responders", "json"): responders_poll.poll_responders,
 }
 
