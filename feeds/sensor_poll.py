@@ -136,12 +136,15 @@ def _registry_batch(ctx: PollContext, settings: SensorFeedSettings) -> Batch | N
 
 
 # ---- readings → readings dataset and alarms ----------------------------------------------------
-def _readings_batch(store, readings: list[dict], now: datetime) -> list[dict]:
+def _readings_batch(store, readings: list[dict], now: datetime) -> tuple[list[dict], dict[str, str]]:
+    """The readings records to store, and the newest `observed_at` stored before this poll
+    for each "sensor/kind" (what tells a late arrival from a new reading)."""
     latest: dict[str, dict] = {}
     for r in sorted(readings, key=lambda r: _t(r["observed_at"])):
         latest.setdefault(f"{r['sensor_id']}/{r['kind']}", []).append(r)
     keys = list(latest)
     old = dict(zip(keys, store.dataset("readings").get(keys)))
+    before = {key: prev["observed_at"] for key, prev in old.items() if prev and prev.get("observed_at")}
     out = []
     for key, rs in latest.items():
         prev = old.get(key) or {}
@@ -151,7 +154,7 @@ def _readings_batch(store, readings: list[dict], now: datetime) -> list[dict]:
             last = prev   # only late arrivals (SensorThings "observations" mode): the newest stays current
         out.append(dict(last, key=key, recent=recent[-RECENT:],
                         updated_at=next_stamp(prev.get("updated_at"), _t(last["observed_at"]))))
-    return out
+    return out, before
 
 
 def _in_time_order(old: list, new: list) -> list:
@@ -167,7 +170,7 @@ def _active(store) -> dict[str, dict]:
 
 
 def _alarms(ctx: PollContext, store, settings: SensorFeedSettings, readings: list[dict],
-            feed_alarms: list[dict], registry: dict[str, dict]) -> Batch:
+            feed_alarms: list[dict], registry: dict[str, dict], newest: dict[str, str]) -> Batch:
     rules = ctx.extra["settings"].alarms
     active = _active(store)
     bases = dict(active)          # what each change is derived from (the engine copies, never edits)
@@ -181,12 +184,7 @@ def _alarms(ctx: PollContext, store, settings: SensorFeedSettings, readings: lis
             else:
                 active[a["alarm_id"]] = a
 
-    newest = ctx.state.setdefault("newest", {})      # "sensor/kind" → newest observed_at taken
     merge(apply_readings(active.values(), readings, registry, rules, settings.clear_on_normal, newest))
-    for r in readings:
-        key = f"{r['sensor_id']}/{r['kind']}"
-        if key not in newest or _t(r["observed_at"]) > _t(newest[key]):
-            newest[key] = r["observed_at"]
     merge(apply_feed_alarms(active.values(), feed_alarms, registry))
     last_seen = ctx.state.setdefault("last_seen", {})
     for r in readings:
@@ -245,9 +243,9 @@ def _finish(ctx: PollContext, settings: SensorFeedSettings, records: list[dict],
     if readings:
         ctx.state["cursor"] = max((r["observed_at"] for r in readings), key=_t)
     batches = [reg_batch] if reg_batch else []
-    batches.append(Batch("readings", _readings_batch(store, readings, ctx.now), _rejects(rejects),
-                         len(records) + len(rejects)))
-    batches.append(_alarms(ctx, store, settings, readings, feed_alarms, registry))
+    stored, newest = _readings_batch(store, readings, ctx.now)
+    batches.append(Batch("readings", stored, _rejects(rejects), len(records) + len(rejects)))
+    batches.append(_alarms(ctx, store, settings, readings, feed_alarms, registry, newest))
     return batches
 
 

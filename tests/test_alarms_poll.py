@@ -106,6 +106,27 @@ def test_alp002_cursor_escalation_then_clear(upstream, embedded_store):
     assert [v for _, v in r["recent"]] == [110.0, 70.0, 350.0]
 
 
+def test_alp007_a_late_normal_reading_does_not_clear_an_alarm_a_newer_reading_keeps_up(upstream, embedded_store):
+    upstream.bodies["/sensors"] = registry()
+    clock = Clock(T0 + timedelta(seconds=30))
+    poller, feed = poller_for(embedded_store, json_spec(upstream.url, clear_on_normal=True), clock)
+    item = lambda v, s: {"devNo": "W1", "type": "pressure", "val": v, "unit": "kPa", "ts": ms(T0 + timedelta(seconds=s))}  # noqa: E731
+    upstream.bodies["/readings"] = {"data": {"list": [item(110, 0), item(100, 20)]}}   # level II, still II at 20 s
+    run(poller, feed)
+    clock.t += timedelta(seconds=10)
+    upstream.bodies["/readings"] = {"data": {"list": [item(350, 10)]}}   # normal, but from 10 s: it arrived late
+    run(poller, feed)
+    (a,) = alarms_of(embedded_store).values()
+    assert (a["status"], a["level"]) == ("active", 2)
+    (r,) = embedded_store.dataset("readings").get(["W1/pressure"])
+    assert [v for _, v in r["recent"]] == [110.0, 350.0, 100.0] and r["value"] == 100.0   # kept, in its place
+    upstream.bodies["/readings"] = {"data": {"list": [item(350, 40)]}}   # normal, and newer: clears it
+    clock.t += timedelta(seconds=10)
+    run(poller, feed)
+    (a,) = alarms_of(embedded_store).values()
+    assert (a["status"], a["resolution"]) == ("resolved", "cleared")
+
+
 def test_alp003_silent_sensor_raises_offline_alarm_and_next_reading_clears_it(upstream, embedded_store):
     upstream.bodies["/sensors"] = registry()
     upstream.bodies["/readings"] = {"data": {"list": [
