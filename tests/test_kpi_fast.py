@@ -20,9 +20,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-import feeds.canonical as canonical
+import feeds.canonical_columns as canonical_columns
+import feeds.iso_times as iso_times
 import feeds.records_fast as records_fast
-from feeds.canonical import PayloadError, parse_tickets, parse_tickets_frame
+from feeds.canonical import PayloadError, parse_tickets
+from feeds.canonical_columns import parse_tickets_frame
 from feeds.records import TICKET_FIELDS, RecordError, tickets_frame
 
 REPO = Path(__file__).resolve().parents[1]
@@ -35,6 +37,7 @@ WINDOW = ["--now", "2026-11-20T12:00:00+08:00", "--start", "2026-11-01T00:00:00+
 SLOW_KPI = """
 import sys
 import feeds.canonical as canonical
+import feeds.canonical_columns as canonical_columns
 from feeds.records import tickets_frame
 
 def per_row(data, fmt):
@@ -44,8 +47,8 @@ def per_row(data, fmt):
 def refuse(raw):
     raise AssertionError("the reference run took the column-by-column path")
 
-canonical.parse_tickets_frame = per_row
-canonical.validate_columns = refuse
+canonical_columns.parse_tickets_frame = per_row
+canonical_columns.validate_columns = refuse
 from dashboard.cli import main
 sys.exit(main(sys.argv[1:]))
 """
@@ -159,9 +162,9 @@ def assert_same(data: bytes, fmt: str):
 def readers(monkeypatch) -> list[str]:
     """Which CSV reader the fast path used: "plain" (numpy + pandas) or "csv" (csv.reader)."""
     used: list[str] = []
-    tokenize, split_rows = canonical._tokenize, canonical._split_rows
-    monkeypatch.setattr(canonical, "_tokenize", lambda *a: used.append("plain") or tokenize(*a))
-    monkeypatch.setattr(canonical, "_split_rows", lambda *a: used.append("csv") or split_rows(*a))
+    tokenize, split_rows = canonical_columns._tokenize, canonical_columns._split_rows
+    monkeypatch.setattr(canonical_columns, "_tokenize", lambda *a: used.append("plain") or tokenize(*a))
+    monkeypatch.setattr(canonical_columns, "_split_rows", lambda *a: used.append("csv") or split_rows(*a))
     return used
 
 
@@ -384,8 +387,8 @@ def test_kpf007_a_deliberate_difference_is_caught(sabotage, monkeypatch) -> None
     data = csv_text(MIXED).encode()
     assert_same(data, "csv")
     if sabotage == "time_off_by_a_second":
-        parse = records_fast._parse_chars
-        monkeypatch.setattr(records_fast, "_parse_chars", lambda c: (parse(c)[0] + 1, parse(c)[1]))
+        parse = iso_times._parse_chars
+        monkeypatch.setattr(iso_times, "_parse_chars", lambda c: (parse(c)[0] + 1, parse(c)[1]))
     elif sabotage == "choice_not_lowercased":
         monkeypatch.setitem(records_fast.CHECKS, "source", lambda v: (v.strip() or None) if v else "other")
     elif sabotage == "updated_at_not_filled":

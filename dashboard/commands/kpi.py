@@ -3,7 +3,8 @@
     cityops kpi --tickets TICKETS.(csv|jsonl) --areas AREAS.csv [--config FILE]
                 --now ISO --start ISO --end ISO --by none|department|area:LEVEL --json
 
-One implementation with the pages: the same parser (`feeds.canonical`), the same
+One implementation with the pages: the same format and rules (`feeds.canonical`, read column
+by column by `feeds.canonical_columns`), the same
 `metrics.tickets.prepare` and `kpi_table`. Bad ticket rows are reported on stderr by row
 and ticket id; the exit status is non-zero only when nothing usable remains (1), or when
 the arguments, the areas or the settings cannot be used (2).
@@ -68,7 +69,8 @@ def _settings(path: str | None):
 
 def _read_tickets(path: str) -> pd.DataFrame:
     # column by column: the same frame and rejects as parse_tickets + tickets_frame, faster
-    from feeds.canonical import PayloadError, detect_format, parse_tickets_frame
+    from feeds.canonical import PayloadError, detect_format
+    from feeds.canonical_columns import parse_tickets_frame
     try:
         fmt = detect_format(path)
         data = Path(path).read_bytes()
