@@ -47,7 +47,8 @@ import orjson
 from feeds.sim_alarm_history import history_alarms
 from feeds.sim_network import make_sensors
 from feeds.sim_sensors import PROFILES, SensorSimulator, SimSensorsConfig
-from feeds.sim_sensorthings import STA_ROOT, STA_TOP_MAX, StaError, StaView, iso_ms, sta_datastreams
+from feeds.sim_sensorthings import STA_ROOT, StaView, iso_ms, sta_datastreams
+from feeds.sim_sta_query import STA_TOP_MAX, StaError
 from metrics.coords import from_wgs84
 
 DEMO_AREAS = Path(__file__).resolve().parents[1] / "dashboard" / "data" / "wuhai"
