@@ -1,23 +1,38 @@
 # The two commands of the README:
-#   make run    installs the console (pip) and starts it on the embedded default (demo city)
-#   make test   installs the test tools (apt: chromium, chromium-driver, fonts-noto-cjk,
+#   make run    creates .venv (with the system Python), installs the console into it when
+#               pyproject.toml changed, and starts it on the embedded default (demo city)
+#   make test   also installs the test tools (apt: chromium, chromium-driver, fonts-noto-cjk,
 #               redis-server; pip: the test extra) and runs the whole suite
-PYTHON ?= python3
+# Debian's own Python is "externally managed" (PEP 668): nothing is installed into it.
+PYTHON ?= $(shell [ -x /usr/bin/python3 ] && echo /usr/bin/python3 || command -v python3)
+VENV ?= .venv
+PY := $(VENV)/bin/python
 
 .PHONY: run install test test-deps bench
 
-install:
-	$(PYTHON) -m pip install -q -e .
+$(PY):
+	bash scripts/ensure-venv.sh "$(PYTHON)" "$(VENV)"
+
+# reinstalled only when pyproject.toml changes (the install is editable: code changes need none)
+$(VENV)/.installed: pyproject.toml | $(PY)
+	$(PY) -m pip install -q --disable-pip-version-check -e .
+	touch $@
+
+$(VENV)/.installed-test: pyproject.toml $(VENV)/.installed
+	$(PY) -m pip install -q --disable-pip-version-check -e ".[test]"
+	touch $@
+
+install: $(VENV)/.installed
 
 run: install
-	$(PYTHON) app.py
+	$(PY) app.py
 
 test-deps:
 	bash scripts/install-test-deps.sh
-	$(PYTHON) -m pip install -q -e ".[test]"
+	$(MAKE) --no-print-directory $(VENV)/.installed-test
 
 test: test-deps
-	$(PYTHON) -m pytest --headless -q
+	$(PY) -m pytest --headless -q
 
 bench: install
-	$(PYTHON) bench/bench_tickets.py
+	$(PY) bench/bench_tickets.py

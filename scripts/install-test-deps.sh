@@ -6,7 +6,9 @@ need=()
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
 command -v chromedriver >/dev/null 2>&1 || need+=(chromium-driver)
 [ -x /usr/bin/redis-server ] || need+=(redis-server)
-fc-list 2>/dev/null | grep -qi "Noto Sans CJK" || need+=(fonts-noto-cjk)
+# (not `fc-list | grep -q`: grep exits at the first match, fc-list dies of SIGPIPE and
+# pipefail turns that into a failure, so the fonts were "missing" on every run)
+fc-list 2>/dev/null | grep -ci "Noto Sans CJK" >/dev/null || need+=(fonts-noto-cjk)
 if [ ${#need[@]} -gt 0 ]; then
   SUDO=""
   [ "$(id -u)" -ne 0 ] && SUDO="sudo"

@@ -26,6 +26,20 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+@pytest.fixture
+def dash_duo(dash_duo):
+    """dash's `dash_duo` on a free loopback port (its default, 8050, collides with any other
+    console or test run on the machine)."""
+    start = dash_duo.start_server
+
+    def start_server(app, navigate=True, **kwargs):
+        kwargs.setdefault("port", free_port())
+        return start(app, navigate=navigate, **kwargs)
+
+    dash_duo.start_server = start_server
+    yield dash_duo
+
+
 @pytest.fixture(scope="session")
 def embedded_redis(tmp_path_factory):
     server = EmbeddedRedis(tmp_path_factory.mktemp("redis-embedded"))
