@@ -89,6 +89,11 @@ TEXT: dict[str, tuple[str, str]] = {
     "tickets.departments": ("部门综合得分排名", "Departments by composite score"),
     "tickets.department": ("部门", "Department"),
     "tickets.rank": ("名次", "Rank"),
+    "tickets.too_few": ("样本不足", "Too few"),
+    "tickets.rank_hint": ("受理或应结案工单不少于 {n} 件才参与排名；并列得分同名次；样本不足的单位列在其后",
+                          "Ranked with at least {n} tickets received or due; equal scores share a rank; "
+                          "units with too few tickets follow, unranked"),
+    "tickets.m.volume": ("样本量(受理∪应结)", "Sample (received ∪ due)"),
     "tickets.as_of": ("数据截至", "As of"),
     "tickets.click_hint": ("点击名称下钻，点击数字查看对应工单", "Click a name to drill in, a number to see its tickets"),
     "tickets.made_up": ("街道、社区、网格边界为演示用虚构形状", "Street, community and grid shapes are made up for the demo"),
