@@ -75,4 +75,5 @@ def _routes(app: Dash, rt) -> None:
     @server.get("/healthz")
     def healthz():
         ok = rt.store.ping()
-        return jsonify(ok=ok, versions=rt.queries.versions(), leader=bool(rt.poller and rt.poller.is_leader))
+        return jsonify(ok=ok, versions=rt.queries.versions(), leader=bool(rt.poller and rt.poller.is_leader),
+                       store=rt.store_status())
