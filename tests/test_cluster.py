@@ -69,6 +69,7 @@ def test_clu004_demo_runtime_polls_into_the_cluster_and_the_wall_reads_it(redis_
     rt = Runtime.start(settings, poll=False)
     try:
         assert isinstance(rt.store.r, RedisCluster)
+        assert rt.store_status()["mode"] == "none"      # the test cluster keeps nothing: said so
         rt.poller = Poller(settings, rt.store, rt.feeds)
         for feed in rt.feeds:
             h = rt.poller.run_feed(feed, force=True)
