@@ -185,6 +185,30 @@ def _config(r: redis.Redis, name: str) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
-def connect(url: str, **kwargs) -> redis.Redis:
-    """A client for `url` (redis://, rediss:// or unix://) that answers in text."""
+CLUSTER_SCHEMES = ("redis+cluster://", "rediss+cluster://")
+
+
+def is_cluster(url: str, cluster: bool = False) -> bool:
+    """Whether `url` names a Redis Cluster: the `redis+cluster://` scheme or `cluster = true`."""
+    return cluster or url.startswith(CLUSTER_SCHEMES)
+
+
+def plain_url(url: str) -> str:
+    """`url` with the cluster mark removed (`redis+cluster://h:p` -> `redis://h:p`)."""
+    for scheme in CLUSTER_SCHEMES:
+        if url.startswith(scheme):
+            return scheme.replace("+cluster", "") + url[len(scheme):]
+    return url
+
+
+def connect(url: str, cluster: bool = False, **kwargs) -> redis.Redis:
+    """A client for `url` (redis://, rediss:// or unix://) that answers in bytes.
+
+    A Redis Cluster (`redis+cluster://host:port` or `cluster=True`, any node as the seed)
+    gets redis-py's `RedisCluster`: the store's multi-key commands, transactions and scripts
+    touch keys of one hash tag only, so they run on whichever node owns that slot."""
+    if is_cluster(url, cluster):
+        from redis.cluster import RedisCluster
+
+        return RedisCluster.from_url(plain_url(url), decode_responses=False, **kwargs)
     return redis.Redis.from_url(url, decode_responses=False, health_check_interval=30, **kwargs)
