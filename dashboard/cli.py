@@ -17,7 +17,7 @@ import json
 import sys
 import time
 
-COMMAND_MODULES = ("kpi", "feed", "industry")
+COMMAND_MODULES = ("kpi", "feed", "industry", "backup")
 
 
 def serve_main(runtime, app) -> None:
