@@ -9,7 +9,6 @@ the period, as METRICS.md says); scope and filters only choose which rows are sh
 from __future__ import annotations
 
 import hashlib
-import io
 import re
 from dataclasses import asdict, dataclass
 from urllib.parse import parse_qs, urlencode
@@ -17,6 +16,7 @@ from urllib.parse import parse_qs, urlencode
 import numpy as np
 import pandas as pd
 
+from dashboard import exports
 from dashboard.access import Viewer
 from feeds.industry import records_frame
 from feeds.industry_poll import DATASET
@@ -330,11 +330,7 @@ def export_bytes(df: pd.DataFrame, fmt: str, headers: dict[str, str] | None = No
     out["rank"] = out["rank"].astype("Int64")
     if headers:
         out = out.rename(columns=headers)
-    if fmt == "xlsx":
-        buf = io.BytesIO()
-        out.to_excel(buf, index=False, sheet_name="low-efficiency")
-        return buf.getvalue()
-    return out.to_csv(index=False).encode("utf-8-sig")
+    return exports.export_bytes(out, fmt, sheet="low-efficiency")
 
 
 __all__ = ["GRADES", "GRADE_VALUES", "Filters", "enterprises", "periods", "previous_period", "graded", "scoped",
