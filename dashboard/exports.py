@@ -60,3 +60,25 @@ def export_bytes(df: pd.DataFrame, fmt: str, sheet: str = "export") -> bytes:
     if fmt == "csv":
         return csv_bytes(df)
     raise ValueError(f"export format: expected csv or xlsx, got {fmt!r}")
+
+
+class ExportRefused(PermissionError):
+    """The viewer's role has no `export` permission (refused and audited)."""
+
+    status = 403
+
+
+def export_for(store, viewer, what: str, df: pd.DataFrame, fmt: str, filters: dict | None = None,
+               masked: bool = True, sheet: str = "export") -> bytes:
+    """The file of an export for `viewer`: refused (and audited) without the `export`
+    permission; every export is audited with what, filters, rows and whether it was masked."""
+    from dashboard import audit
+
+    base = {"who": viewer.user, "role": viewer.role, "via": viewer.via, "export": what, "format": fmt,
+            "filters": filters or {}}
+    if not viewer.export:
+        audit.record(store, {"what": "refused", "action": "export", **base, "reason": "no export permission"})
+        raise ExportRefused(f"export of {what}: this viewer may not export")
+    data = export_bytes(df, fmt, sheet)
+    audit.record(store, {"what": "export", **base, "rows": int(len(df)), "masked": bool(masked)})
+    return data

@@ -72,8 +72,11 @@ def board_rows(q, viewer: Viewer, now, departments=None, areas=None, states=STAT
     parts = (str(now), sorted(departments or []), sorted(areas or []), sorted(states or STATES))
 
     def compute():
-        return q.for_display(board_frame(q, viewer, now, departments, areas, states), viewer).to_dict("records")
-    return q.memo("od.board", viewer, parts, compute)
+        return q.for_display(board_frame(q, viewer, now, departments, areas, states), viewer, "overdue").to_dict("records")
+    rows = q.memo("od.board", viewer, parts, compute)
+    if viewer.see_personal_data and rows:          # a cached view seen by another person is their view too
+        q.audit_unmasked([str(r["ticket_id"]) for r in rows], viewer, "overdue")
+    return rows
 
 
 def summary(rows: list[dict]) -> dict[str, int]:
