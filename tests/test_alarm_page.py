@@ -18,7 +18,8 @@ from dashboard import alarm_views as views
 from dashboard.access import Viewer
 from test_alarms_engine import RULES, T0, rd, run
 
-ME = Viewer(user="值班员乙")
+ME = Viewer(user="值班员乙", act_on_alarms=True)
+CHIEF = Viewer(user="值班长丙", act_on_alarms=True)
 CODES = ("false_alarm", "'resolved'", "active alarm", "acknowledged'", "expected")
 
 
@@ -67,8 +68,8 @@ def test_apg004_resolved_alarms_come_back_by_status_filter_and_own_page(demo_run
     rt, now = demo_runtime, datetime.now(timezone.utc)
     open_rows = views.active_list(rt, ME, now)
     target = [r for r in open_rows if not r["acknowledged"]][-1]["alarm_id"]   # the least serious: leave I/II to others
-    actions.acknowledge(rt.store, target, ME.user, now)
-    actions.resolve(rt.store, target, "值班长丙", "false_alarm", now + timedelta(seconds=5), note="现场复核无异常")
+    actions.acknowledge(rt.store, target, ME, now)
+    actions.resolve(rt.store, target, CHIEF, "false_alarm", now + timedelta(seconds=5), note="现场复核无异常")
     later = now + timedelta(seconds=10)
     listed = views.alarm_list(rt, ME, later, ("active", "acknowledged"), "all")
     assert target not in {r["alarm_id"] for r in listed}
@@ -114,8 +115,11 @@ def test_apg004_resolved_alarms_come_back_by_status_filter_and_own_page(demo_run
     assert client.get("/api/alarms/timeline.csv?alarm=nope").status_code == 404
 
     # a refusal in words, not the engine's English
-    msg, done = page.act(page.ids.ALARM_ACK, target, 1, "zh", rt, ME, later)
+    msg, done, _ = page.act(page.ids.ALARM_ACK, target, 1, "zh", rt, ME, later)
     assert msg == "⚠ 该报警已解除，无需再操作" and done is page.no_update
+    msg, _, _ = page.act(page.ids.ALARM_FALSE_CONFIRM, views.active_list(rt, ME, later)[-1]["alarm_id"], 1, "zh", rt,
+                         ME, later, note="")
+    assert msg == "⚠ 误报必须填写原因"
     assert not any(code in msg for code in CODES)
 
 
