@@ -16,6 +16,8 @@ from callbacks import industry as industry_cb
 from callbacks import overdue as overdue_cb
 from callbacks import tickets as tickets_cb
 from callbacks import wall as wall_cb
+from dashboard.degraded import guard_callbacks, register_store_errors
+from dashboard.store_watch import STORE_ERRORS
 from layouts.frame import frame
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
@@ -44,6 +46,7 @@ def create_app(rt) -> Dash:
                            frame(s.server.refresh_s, s.city.language, s.city.name)])
     cache = Cache(app.server, config=cache_config(rt.redis_url, s.store))
     rt.queries.cache = cache
+    guard_callbacks(app, rt.watch)        # degraded mode: store errors → no update + banner
     frame_cb.register(app, rt)
     for path, module in PAGE_MODULES.items():
         frame_cb.PAGES[path] = module.page
@@ -54,6 +57,7 @@ def create_app(rt) -> Dash:
 
 def _routes(app: Dash, rt) -> None:
     server = app.server
+    register_store_errors(server, rt.watch)
     alarms_cb.register_routes(server, rt)
 
     @server.get("/api/areas.geojson")
@@ -74,6 +78,14 @@ def _routes(app: Dash, rt) -> None:
 
     @server.get("/healthz")
     def healthz():
-        ok = rt.store.ping()
-        return jsonify(ok=ok, versions=rt.queries.versions(), leader=bool(rt.poller and rt.poller.is_leader),
-                       store=rt.store_status())
+        leader = bool(rt.poller and rt.poller.is_leader)
+        try:
+            ok = rt.store.ping()
+            versions = rt.queries.versions()
+        except STORE_ERRORS as exc:
+            rt.watch.failed(exc)
+            resp = jsonify(ok=False, error="data store unreachable", leader=leader, store=rt.store_status())
+            resp.status_code = 503
+            return resp
+        rt.watch.ok()
+        return jsonify(ok=ok, versions=versions, leader=leader, store=rt.store_status())
