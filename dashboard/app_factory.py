@@ -10,12 +10,14 @@ from flask import Response, jsonify, request
 from flask_caching import Cache
 
 from callbacks import alarms as alarms_cb
+from callbacks import audit as audit_cb
 from callbacks import frame as frame_cb
 from callbacks import health as health_cb
 from callbacks import industry as industry_cb
 from callbacks import overdue as overdue_cb
 from callbacks import tickets as tickets_cb
 from callbacks import wall as wall_cb
+from dashboard import web_security
 from dashboard.degraded import guard_callbacks, register_store_errors
 from dashboard.store_watch import STORE_ERRORS
 from layouts.frame import frame
@@ -24,7 +26,7 @@ ASSETS = Path(__file__).resolve().parent.parent / "assets"
 
 # page path → its callbacks module (each has page(lang, rt) and register(app, rt))
 PAGE_MODULES = {"/": wall_cb, "/health": health_cb, "/industry": industry_cb, "/tickets": tickets_cb, "/overdue": overdue_cb,
-                "/alarms": alarms_cb}
+                "/alarms": alarms_cb, "/audit": audit_cb}
 
 
 def cache_config(redis_url: str, store) -> dict:
@@ -46,11 +48,14 @@ def create_app(rt) -> Dash:
                            frame(s.server.refresh_s, s.city.language, s.city.name)])
     cache = Cache(app.server, config=cache_config(rt.redis_url, s.store))
     rt.queries.cache = cache
+    gate = web_security.install(app, rt)
     guard_callbacks(app, rt.watch)        # degraded mode: store errors → no update + banner
     frame_cb.register(app, rt)
     for path, module in PAGE_MODULES.items():
         frame_cb.PAGES[path] = module.page
+        before = set(app.callback_map)
         module.register(app, rt)
+        web_security.remember_callback_pages(app, before, path, gate.callback_pages)
     _routes(app, rt)
     return app
 
@@ -84,8 +89,10 @@ def _routes(app: Dash, rt) -> None:
             versions = rt.queries.versions()
         except STORE_ERRORS as exc:
             rt.watch.failed(exc)
-            resp = jsonify(ok=False, error="data store unreachable", leader=leader, store=rt.store_status())
+            resp = jsonify(ok=False, error="data store unreachable", leader=leader, store=rt.store_status(),
+                           access_mode=rt.settings.access.mode)
             resp.status_code = 503
             return resp
         rt.watch.ok()
-        return jsonify(ok=ok, versions=versions, leader=leader, store=rt.store_status())
+        return jsonify(ok=ok, versions=versions, leader=leader, store=rt.store_status(),
+                       access_mode=rt.settings.access.mode, anonymous_read=rt.settings.access.mode == "open")
