@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dash import html
 
-from layouts.i18n import age_text, t
+from layouts.i18n import age_text, grid_locale, t
 
 
 def feed_state(health: dict, now_ts: float) -> str:
@@ -67,6 +67,8 @@ GRID_THEME = {"function": "themeQuartz.withParams({browserColorScheme: 'dark', b
                           "fontFamily: 'Noto Sans CJK SC, Noto Sans SC, PingFang SC, Microsoft YaHei, sans-serif'})"}
 
 
-def grid_options(**extra) -> dict:
-    """dashGridOptions shared by the pages' grids: the dark theme, tooltips, no animation."""
-    return {"theme": GRID_THEME, "tooltipShowDelay": 300, "animateRows": False, **extra}
+def grid_options(lang: str = "zh", **extra) -> dict:
+    """dashGridOptions shared by the pages' grids: the dark theme, tooltips, no animation, and
+    the grid's own words in the page's language."""
+    return {"theme": GRID_THEME, "tooltipShowDelay": 300, "animateRows": False,
+            "localeText": grid_locale(lang), **extra}

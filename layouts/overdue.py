@@ -95,7 +95,7 @@ def layout(lang: str, fields, departments: list[str], areas: list[tuple[str, str
         html.Div(id=ids.OD_NOTICE, className="notice"),
         dag.AgGrid(id=ids.OD_GRID, columnDefs=columns(lang, fields), rowData=[], getRowId="params.data.ticket_id",
                    defaultColDef={"sortable": True, "resizable": True, "floatingFilter": True},
-                   dashGridOptions=grid_options(rowHeight=34, quickFilterText=""),
+                   dashGridOptions=grid_options(lang, rowHeight=34, quickFilterText=""),
                    className="tk-grid od-grid", style={"height": "calc(100vh - 72px - 190px)"}),
         html.Div(t("overdue.masked", lang), className="footnote"),
     ])

@@ -85,3 +85,27 @@ def test_odu005_file_name_uses_the_city_zone_not_utc(demo_runtime):
     except ValueError:
         pytest.skip("the demo's clock is before 2026-12-01T20:25Z")
     assert sent["filename"] == "overdue-20261202-0425.csv"
+
+
+def test_odu006_grids_speak_the_page_language(demo_runtime):
+    """AG Grid's own words (its localeText): 没有符合条件的记录, not "No Matching Rows", in zh."""
+    from layouts import alarms, health, industry, overdue, tickets
+    from layouts.components import grid_options
+    assert grid_options("zh")["localeText"]["noMatchingRows"] == "没有符合条件的记录"
+    assert grid_options("zh")["localeText"]["noRowsToShow"] == "暂无数据"
+    assert grid_options("en")["localeText"] == {}
+    grids = []
+
+    def walk(c):
+        if getattr(c, "_type", "") == "AgGrid":
+            grids.append(c)
+        kids = getattr(c, "children", None)
+        for k in kids if isinstance(kids, list) else [kids] if kids is not None else []:
+            walk(k)
+    walk(overdue.layout("zh", ("ticket_id",), [], []))
+    walk(tickets.layout("zh", [[39, 106], [40, 107]]))
+    walk(alarms.layout("zh", [[39, 106], [40, 107]]))
+    walk(health.layout("zh", ["x"]))
+    assert len(grids) >= 5
+    for g in grids:
+        assert g.dashGridOptions["localeText"]["noRowsToShow"] == "暂无数据", g.id
