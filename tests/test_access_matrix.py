@@ -165,7 +165,8 @@ def test_mx005_false_alarm_needs_confirmation_and_a_note(setup):
     assert (e["who"], e["note"], e["resolution"]) == ("li.si", "施工误触", "false_alarm")
     # an unknown alarm id
     r = act(c, app, headers("emergency"), "alarm-ack", "no-such-alarm")
-    assert "no alarm" in str(r.json["response"]["alarm-message"]["children"])
+    msg = str(r.json["response"]["alarm-message"]["children"])
+    assert "没有这条报警" in msg and "no-such-alarm" in msg
 
 
 @pytest.mark.parametrize("role", ROLES)
