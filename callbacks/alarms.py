@@ -136,12 +136,14 @@ def act(which: str, alarm_id, done, lang, rt, viewer, now: datetime | None = Non
         return t("alarms.pick", lang), no_update
     try:
         if which == ids.ALARM_ACK:
-            rec = actions.acknowledge(rt.store, alarm_id, viewer.user, now)
+            rec = actions.perform(rt.queries, viewer, alarm_id, "acknowledge", at=now)
             msg = f"{t('alarms.done.acknowledge', lang)} · {rec['alarm_id']} · {viewer.user}"
         else:
             res = "fixed" if which == ids.ALARM_FIXED else "false_alarm"
-            rec = actions.resolve(rt.store, alarm_id, viewer.user, res, now)
+            rec = actions.perform(rt.queries, viewer, alarm_id, "resolve", res, at=now)
             msg = f"{t('alarms.done.resolve', lang)} ({res}) · {rec['alarm_id']} · {viewer.user}"
+    except actions.Forbidden as exc:
+        return f"⚠ {t('alarms.forbidden', lang)}", no_update
     except actions.ActionError as exc:
         return f"⚠ {exc}", no_update
     return msg, (done or 0) + 1

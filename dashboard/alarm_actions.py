@@ -15,6 +15,8 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Callable
 
+import pandas as pd
+
 from feeds import alarm_engine
 from feeds.sensor_poll import next_stamp
 
@@ -23,27 +25,39 @@ TRIES = 3           # writes of one action: the first, and redone twice on a cha
 
 
 class ActionError(ValueError):
-    """The action cannot be done; the message says why."""
+    """The action cannot be done; the message says why (a bad request by default)."""
+
+
+class Forbidden(ActionError):
+    """The viewer may not do this (no `act_on_alarms`, or the alarm lies outside their areas)."""
+
+
+class UnknownAlarm(ActionError):
+    """No such alarm."""
+
+
+class Refused(ActionError):
+    """The alarm's state forbids the action (already acknowledged, resolved meanwhile, …)."""
 
 
 def _load(store, alarm_id: str) -> dict:
     (rec,) = store.dataset("alarms").get([alarm_id]) or [None]
     if rec is None:
-        raise ActionError(f"no alarm {alarm_id!r}")
+        raise UnknownAlarm(f"no alarm {alarm_id!r}")
     return rec
 
 
 def _apply(action: Callable[[dict], dict], alarm: dict, what: str, meanwhile: bool) -> dict:
     """`action` on `alarm`; its ValueError becomes an ActionError for the screen."""
     if meanwhile and alarm.get("status") == "resolved":
-        raise ActionError(f"alarm {alarm['alarm_id']} was resolved meanwhile "
+        raise Refused(f"alarm {alarm['alarm_id']} was resolved meanwhile "
                           f"({alarm.get('resolution') or 'resolved'} at {alarm.get('resolved_at')}): "
                           f"nothing left to {what}")
     try:
         return action(alarm)
     except ValueError as exc:
         message = str(exc).split(":", 1)[-1].strip()
-        raise ActionError(f"alarm {alarm['alarm_id']} changed meanwhile: {message}" if meanwhile else message) from None
+        raise Refused(f"alarm {alarm['alarm_id']} changed meanwhile: {message}" if meanwhile else message) from None
 
 
 def _act(store, alarm_id: str, who: str, what: str, at: datetime, action: Callable[[dict], dict],
@@ -63,7 +77,7 @@ def _act(store, alarm_id: str, who: str, what: str, at: datetime, action: Callab
             _audit(store, new, who, what, at, **extra)
             return new
         old = _load(store, alarm_id)
-    raise ActionError(f"alarm {alarm_id} keeps changing; try again")
+    raise Refused(f"alarm {alarm_id} keeps changing; try again")
 
 
 def _audit(store, alarm: dict, who: str, what: str, at: datetime, **extra) -> None:
@@ -72,13 +86,16 @@ def _audit(store, alarm: dict, who: str, what: str, at: datetime, **extra) -> No
                  "when": at.astimezone(timezone.utc).isoformat(), **extra})
 
 
-def acknowledge(store, alarm_id: str, who: str, at: datetime | None = None, seen: dict | None = None) -> dict:
+def acknowledge(store, alarm_id: str, who: str, at: datetime | None = None, seen: dict | None = None,
+                note: str = "") -> dict:
     """Acknowledge an active alarm; returns the stored record.
 
     `seen`: the alarm as the person saw it, when the page has it (default: read now).
     """
     at = at or datetime.now(timezone.utc)
-    return _act(store, alarm_id, who, "acknowledge", at, lambda a: alarm_engine.acknowledge(a, who, at), seen)
+    extra = {"note": note[:200]} if note else {}
+    return _act(store, alarm_id, who, "acknowledge", at, lambda a: alarm_engine.acknowledge(a, who, at), seen,
+                **extra)
 
 
 def resolve(store, alarm_id: str, who: str, resolution: str, at: datetime | None = None, note: str = "",
@@ -91,6 +108,30 @@ def resolve(store, alarm_id: str, who: str, resolution: str, at: datetime | None
     def action(alarm: dict) -> dict:
         return dict(alarm_engine.resolve(alarm, who, at, resolution), resolved_by=who)
     return _act(store, alarm_id, who, "resolve", at, action, seen, resolution=resolution, note=note[:200])
+
+
+ACTIONS = ("acknowledge", "resolve")
+
+
+def perform(q, viewer, alarm_id: str, what: str, resolution: str | None = None, note: str = "",
+            at: datetime | None = None, seen: dict | None = None) -> dict:
+    """The one door for people's alarm actions (the page's buttons and the API's POSTs).
+
+    Checked here, on the server, before anything is written: the viewer's role may act on
+    alarms (`act_on_alarms`) and the alarm lies in the viewer's areas (`q.scope_mask`, the
+    query layer's scope rule). Raises Forbidden, UnknownAlarm, Refused or ActionError.
+    """
+    if what not in ACTIONS:
+        raise ActionError(f"action must be one of {', '.join(ACTIONS)}, got {what!r}")
+    if not viewer.act_on_alarms:
+        raise Forbidden(f"role {viewer.role!r} may not act on alarms (act_on_alarms is off)")
+    alarm = seen or _load(q.store, alarm_id)
+    if viewer.areas:
+        if not q.scope_mask(viewer, pd.Series([alarm.get("grid_code")], dtype=object)).iloc[0]:
+            raise Forbidden(f"alarm {alarm_id} lies outside the areas of role {viewer.role!r}")
+    if what == "acknowledge":
+        return acknowledge(q.store, alarm_id, viewer.user, at, seen=alarm, note=note or "")
+    return resolve(q.store, alarm_id, viewer.user, resolution or "", at, note=note or "", seen=alarm)
 
 
 def history(store, alarm_id: str | None = None, limit: int = 200) -> list[dict]:

@@ -170,6 +170,8 @@ class RoleSettings:
     see_personal_data: bool = False
     areas: list[str] = field(default_factory=list)        # area codes this role may see; empty = all
     departments: list[str] = field(default_factory=list)  # empty = all
+    act_on_alarms: bool = False   # may acknowledge / resolve alarms (page buttons and the API's POSTs)
+    admin: bool = False           # may read the audit log (GET /api/v1/audit)
 
 
 @dataclass(frozen=True)
@@ -181,7 +183,8 @@ class AccessSettings:
     roles: dict[str, RoleSettings] = field(default_factory=lambda: {
         "operator": RoleSettings(),
         "leader": RoleSettings(),
-        "supervisor": RoleSettings(see_personal_data=True),
+        "supervisor": RoleSettings(see_personal_data=True, act_on_alarms=True),
+        "admin": RoleSettings(see_personal_data=True, act_on_alarms=True, admin=True),
     })
 
     def __post_init__(self) -> None:

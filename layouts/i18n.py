@@ -172,6 +172,7 @@ TEXT: dict[str, tuple[str, str]] = {
     "alarms.false": ("误报", "Resolve: false alarm"),
     "alarms.done.acknowledge": ("已确认", "Acknowledged"),
     "alarms.done.resolve": ("已处置", "Resolved"),
+    "alarms.forbidden": ("您的角色无权确认或处置这条报警", "Your role may not acknowledge or resolve this alarm"),
     "alarms.readings": ("近期读数", "Recent readings"),
     "alarms.tickets": ("附近工单(同网格或500米内; 近30分钟或报警前后30分钟)", "Tickets nearby (same grid or 500 m; last 30 min or within 30 min of the alarm)"),
     "alarms.teams": ("最近的空闲抢修队", "Nearest free response teams"),

@@ -89,9 +89,15 @@ def test_pal004_callbacks_filter_select_and_act(demo_runtime):
         d = views.detail(rt, ME, a["alarm_id"], now)
         assert all(isinstance(x["ticket_id"], str) and x["created_at"] != "NaT" for x in d["tickets"])
         assert all(x["distance_m"] <= 500 or d["alarm"]["grid_code"] for x in d["tickets"])
-    msg, done = page.act(ids.ALARM_ACK, target, 3, "zh", rt, Viewer(user="tester"), now)
+    # the default role may not act: refused on the server, nothing written
+    before = rt.store.dataset("alarms").get([target])
+    msg, done = page.act(ids.ALARM_ACK, target, 3, "zh", rt, Viewer(user="anonymous"), now)
+    assert msg == "⚠ 您的角色无权确认或处置这条报警" and done is page.no_update
+    assert rt.store.dataset("alarms").get([target]) == before
+    tester = Viewer(user="tester", act_on_alarms=True)
+    msg, done = page.act(ids.ALARM_ACK, target, 3, "zh", rt, tester, now)
     assert done == 4 and "已确认" in msg and "tester" in msg
-    msg, done = page.act(ids.ALARM_ACK, target, 4, "zh", rt, Viewer(user="tester"), now)
+    msg, done = page.act(ids.ALARM_ACK, target, 4, "zh", rt, tester, now)
     assert msg.startswith("⚠") and done is page.no_update
 
 
