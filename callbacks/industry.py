@@ -206,6 +206,13 @@ def detail(search, version, lang, rt, viewer) -> tuple:
 
 def export(fmt: str, search, lang, rt, viewer) -> dict | None:
     """The low-efficiency list of the URL's area, period and filters: what the screen shows."""
+    out = export_file(fmt, search, lang, rt, viewer)
+    return None if out is None else dcc.send_bytes(*out)
+
+
+def export_file(fmt: str, search, lang, rt, viewer) -> tuple[bytes, str] | None:
+    """(file bytes, file name) of the low-efficiency list for a page URL's query string
+    (`?node=&period=&street=&park=&grade=&industry=`); None when there is no period."""
     lang = lang or "zh"
     node, period, _ent, _ = resolve(rt, search)
     if period is None:
@@ -218,8 +225,7 @@ def export(fmt: str, search, lang, rt, viewer) -> dict | None:
                     for k in iv.EXPORT_COLUMNS if f"industry.ind.{k}" in TEXT})
     headers.update({"district_name": t("industry.col.district", lang), "street_name": t("industry.col.street", lang)})
     name = f"{t('industry.low_file', lang)}_{period}" + (f"_{node}" if node else "")
-    data = iv.export_bytes(low, fmt, headers)
-    return dcc.send_bytes(data, f"{name}.{fmt}")
+    return iv.export_bytes(low, fmt, headers), f"{name}.{fmt}"
 
 
 def register(app, rt) -> None:

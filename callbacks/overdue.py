@@ -41,11 +41,17 @@ def search(text: str | None):
     return p
 
 
-def export(fmt: str, virtual_rows, lang, rt, viewer, now: datetime | None = None):
-    """The rows on screen, in screen order, as CSV or XLSX bytes with personal data masked."""
+def export_file(fmt: str, ticket_ids: list[str] | None, lang, rt, viewer, now: datetime | None = None,
+                departments=None, areas=None) -> tuple[bytes, str]:
+    """(file bytes, file name): the board's tickets as CSV or XLSX, personal data masked.
+
+    `ticket_ids`: the rows on screen in screen order (the page's button); None: every row
+    of the board for `departments` / `areas`, in the board's order (`/api/v1/export`).
+    """
     lang = lang or "zh"
     now = as_of(rt, now).replace(second=0, microsecond=0)
-    ticket_ids = [r.get("ticket_id") for r in (virtual_rows or []) if r.get("ticket_id")]
+    if ticket_ids is None:
+        ticket_ids = list(ov.board_frame(rt.queries, viewer, now, departments, areas)["ticket_id"])
     headers = {f: view.header(f, lang) for f in SCREEN_FIELDS}
     lights = {c: t(f"overdue.light.{c}", lang) for c in ("red", "yellow", "green")}
     states = {s: t(f"overdue.{s}", lang) for s in ov.STATES}
@@ -53,8 +59,14 @@ def export(fmt: str, virtual_rows, lang, rt, viewer, now: datetime | None = None
     df = ov.export_frame(rt.queries, viewer, now, ticket_ids, headers, lights, states, values)
     stamp = now.astimezone(timezone.utc).strftime("%Y%m%d-%H%M")
     if fmt == "xlsx":
-        return dcc.send_bytes(ov.to_xlsx_bytes(df), f"overdue-{stamp}.xlsx")
-    return dcc.send_bytes(ov.to_csv_bytes(df), f"overdue-{stamp}.csv")
+        return ov.to_xlsx_bytes(df), f"overdue-{stamp}.xlsx"
+    return ov.to_csv_bytes(df), f"overdue-{stamp}.csv"
+
+
+def export(fmt: str, virtual_rows, lang, rt, viewer, now: datetime | None = None):
+    """The rows on screen, in screen order, as CSV or XLSX bytes with personal data masked."""
+    ticket_ids = [r.get("ticket_id") for r in (virtual_rows or []) if r.get("ticket_id")]
+    return dcc.send_bytes(*export_file(fmt, ticket_ids, lang, rt, viewer, now))
 
 
 def register(app, rt) -> None:
