@@ -7,6 +7,7 @@ from datetime import datetime, timezone
 from dash import Input, Output, Patch, State, ctx, dcc, no_update
 
 from callbacks.tickets import as_of
+from dashboard import exports
 from dashboard import overdue_views as ov
 from layouts import ids
 from layouts import overdue as view
@@ -43,7 +44,8 @@ def search(text: str | None):
 
 def export_file(fmt: str, ticket_ids: list[str] | None, lang, rt, viewer, now: datetime | None = None,
                 departments=None, areas=None) -> tuple[bytes, str]:
-    """(file bytes, file name): the board's tickets as CSV or XLSX, personal data masked.
+    """(file bytes, file name): the board's tickets as CSV or XLSX, personal data masked;
+    `exports.ExportRefused` (audited) without the export permission.
 
     `ticket_ids`: the rows on screen in screen order (the page's button); None: every row
     of the board for `departments` / `areas`, in the board's order (`/api/v1/export`).
@@ -58,15 +60,19 @@ def export_file(fmt: str, ticket_ids: list[str] | None, lang, rt, viewer, now: d
     values = {f: ref_data(f, lang) for f in SCREEN_FIELDS if ref_data(f, lang)}
     df = ov.export_frame(rt.queries, viewer, now, ticket_ids, headers, lights, states, values)
     stamp = now.astimezone(timezone.utc).strftime("%Y%m%d-%H%M")
-    if fmt == "xlsx":
-        return ov.to_xlsx_bytes(df), f"overdue-{stamp}.xlsx"
-    return ov.to_csv_bytes(df), f"overdue-{stamp}.csv"
+    data = exports.export_for(rt.store, viewer, "overdue", df, "xlsx" if fmt == "xlsx" else "csv",
+                              {"ticket_ids": len(ticket_ids), "departments": list(departments or []),
+                               "areas": list(areas or [])}, masked=True, sheet="overdue")
+    return data, f"overdue-{stamp}.{'xlsx' if fmt == 'xlsx' else 'csv'}"
 
 
 def export(fmt: str, virtual_rows, lang, rt, viewer, now: datetime | None = None):
     """The rows on screen, in screen order, as CSV or XLSX bytes with personal data masked."""
     ticket_ids = [r.get("ticket_id") for r in (virtual_rows or []) if r.get("ticket_id")]
-    return dcc.send_bytes(*export_file(fmt, ticket_ids, lang, rt, viewer, now))
+    try:
+        return dcc.send_bytes(*export_file(fmt, ticket_ids, lang, rt, viewer, now))
+    except exports.ExportRefused:
+        return None
 
 
 def register(app, rt) -> None:

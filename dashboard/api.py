@@ -1,8 +1,9 @@
 """The HTTP API `/api/v1`: JSON for the systems around the console.
 
-Every route resolves the viewer with `access.viewer_for` (the pages' way) and answers
+Every route takes the viewer the gate resolved (`access.current_viewer`, as the pages do:
+SSO headers from a trusted proxy, a session, an API token or JWT) and answers
 through the query layer's functions the pages call (`ticket_views`, `overdue_views`,
-`alarm_views`, `industry_views`, `alarm_actions.perform`): no number is computed here.
+`alarm_views`, `industry_views`, `alarm_actions`): no number is computed here.
 What this module does is HTTP: read and check parameters (each error names the
 parameter and what was expected), call the query, write JSON (orjson, UTF-8).
 
@@ -28,7 +29,8 @@ from dashboard import alarm_actions as actions
 from dashboard import alarm_views as av
 from dashboard import industry_views as iv
 from dashboard import ticket_views as tv
-from dashboard.access import Viewer, viewer_for
+from dashboard import exports
+from dashboard.access import Viewer, current_viewer
 from metrics import tickets as tk
 from metrics.alarm_rules import NETWORKS
 
@@ -57,6 +59,15 @@ def bad(param: str, expected: str, got=None) -> ApiError:
     """400 naming the parameter, what was expected and (when given) what arrived."""
     tail = "" if got is None else f", got {str(got)[:100]!r}"
     return ApiError(400, "bad_parameter", f"{param}: expected {expected}{tail}")
+
+
+def refused(rt, viewer: Viewer, code: str, message: str) -> ApiError:
+    """403, in the audit trail like every refusal."""
+    from dashboard import audit
+    audit.record(rt.store, {"what": "refused", "who": viewer.user, "role": viewer.role, "via": viewer.via,
+                            "code": code, "method": request.method, "path": request.path[:200],
+                            "reason": message[:300]})
+    return ApiError(403, code, message)
 
 
 def error_response(status: int, code: str, message: str) -> Response:
@@ -149,7 +160,7 @@ def _area(rt, viewer: Viewer, name: str = "area") -> str | None:
     if tree is None or raw not in tree:
         raise bad(name, "a code of the area tree (see /api/areas.geojson)", raw)
     if not q.area_visible(viewer, raw):
-        raise ApiError(403, "outside_scope", f"{name}: area {raw} lies outside the areas of role {viewer.role!r}")
+        raise refused(rt, viewer, "outside_scope", f"{name}: area {raw} lies outside the areas of role {viewer.role!r}")
     return raw
 
 
@@ -257,7 +268,7 @@ def register(server: Flask, rt) -> None:
     tz = rt.settings.city.timezone
 
     def viewer() -> Viewer:
-        return viewer_for(request, rt.settings.access)
+        return current_viewer(rt.settings.access)      # as the gate resolved it, for pages and API alike
 
     def now() -> pd.Timestamp:
         return pd.Timestamp(as_of(rt)).tz_convert(tz)
@@ -368,16 +379,19 @@ def register(server: Flask, rt) -> None:
             resolution = body.get("resolution")
             if resolution not in actions.RESOLUTIONS:
                 raise bad("resolution", "one of " + ", ".join(actions.RESOLUTIONS), resolution)
-        try:
-            actions.perform(q, v, alarm_id, what, resolution, note)
-        except actions.Forbidden as exc:
+            if resolution == "false_alarm" and not note.strip():
+                raise bad("note", "a note saying why it was a false alarm")
+        try:     # the page's action code: permission and the alarm's area checked there (and audited)
+            if what == "acknowledge":
+                actions.acknowledge(rt.store, alarm_id, v, tree=q.tree(), note=note)
+            else:
+                actions.resolve(rt.store, alarm_id, v, resolution, note=note, tree=q.tree())
+        except actions.ActionRefused as exc:
             raise ApiError(403, "forbidden", str(exc)) from None
-        except actions.UnknownAlarm as exc:
+        except actions.NoSuchAlarm as exc:
             raise ApiError(404, "not_found", str(exc)) from None
-        except actions.Refused as exc:
+        except actions.ActionError as exc:      # the alarm's state forbids it
             raise ApiError(409, "conflict", str(exc)) from None
-        except actions.ActionError as exc:
-            raise ApiError(400, "bad_request", str(exc)) from None
         return json_response({"alarm": _alarm(v, alarm_id), "history": _history(alarm_id)})
 
     # POST routes are matched before the GET of one alarm: ids hold "/" (G00144/gas_concentration/…)
@@ -415,8 +429,11 @@ def register(server: Flask, rt) -> None:
             raise ApiError(404, "not_found", f"no export overdue.{fmt} (csv or xlsx)")
         area = _area(rt, v) if _one("area") else None
         depts = [d for d in request.args.getlist("department") if d.strip()] or None
-        data, name = overdue_cb.export_file(fmt, None, _lang(), rt, v, departments=depts,
-                                            areas=[area] if area else None)
+        try:
+            data, name = overdue_cb.export_file(fmt, None, _lang(), rt, v, departments=depts,
+                                                areas=[area] if area else None)
+        except exports.ExportRefused as exc:
+            raise ApiError(403, "forbidden", str(exc)) from None
         return _attachment(data, name, fmt)
 
     @bp.get("/export/industry_low_efficiency.<fmt>")
@@ -438,14 +455,17 @@ def register(server: Flask, rt) -> None:
         if wanted["grade"] is not None and wanted["grade"] not in iv.GRADE_VALUES:
             raise bad("grade", "one of " + ", ".join(iv.GRADE_VALUES), wanted["grade"])
         search = iv.format_search(node, period, None, iv.filters_from(wanted))
-        data, name = industry_cb.export_file(fmt, search, _lang(), rt, v)
+        try:
+            data, name = industry_cb.export_file(fmt, search, _lang(), rt, v)
+        except exports.ExportRefused as exc:
+            raise ApiError(403, "forbidden", str(exc)) from None
         return _attachment(data, name, fmt)
 
     @bp.get("/audit")
     def api_audit():
         v = viewer()
         if not v.admin:
-            raise ApiError(403, "forbidden", f"role {v.role!r} may not read the audit log (admin is off)")
+            raise refused(rt, v, "forbidden", f"role {v.role!r} may not read the audit log (admin is off)")
         limit = _int("limit", 100, 1, MAX_LIMIT)
         return json_response({"entries": [dict(e, at=_epoch(e.get("at"), tz)) for e in rt.store.audit_log(limit)]})
 

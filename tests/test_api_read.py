@@ -8,7 +8,6 @@ and against the /tickets page's drill table; the tickets behind a count against 
 from __future__ import annotations
 
 import csv
-import dataclasses
 import json
 from datetime import datetime, timezone
 
@@ -16,10 +15,10 @@ import pytest
 
 from dashboard import ticket_views as tv
 from dashboard.access import Viewer
-from dashboard.app_factory import create_app
 from dashboard.commands.kpi import main as kpi_main
 from dashboard.settings import AreaSettings, FeedSettings, RoleSettings, StoreSettings, \
     load_settings, with_changes
+from tests.api_helpers import SAME_ORIGIN, api_app
 from tests.test_kpi_cli import AREAS, COLUMNS, TICKETS
 
 EVERYONE = Viewer()
@@ -28,12 +27,25 @@ BAD_WITH_PHONE = {"ticket_id": "K8", "status": "lost", "created_at": "2026-11-05
 
 
 @pytest.fixture(scope="module")
-def client(demo_runtime):
-    return create_app(demo_runtime).server.test_client()
+def api(demo_runtime):
+    """(client, bearer): the console on the demo city, a role "district" scoped to its first district."""
+    first = districts(demo_runtime)[0]
+    return api_app(demo_runtime, {"district": RoleSettings(areas=[first], act_on_alarms=True)})
 
 
-def get(client, url, status=200, **headers):
-    r = client.get(url, headers=headers)
+@pytest.fixture(scope="module")
+def client(api):
+    return api[0]
+
+
+@pytest.fixture(scope="module")
+def tokens(api):
+    bearer = api[1]
+    return {role: bearer(role) for role in ("supervisor", "admin", "district", "operator")}
+
+
+def get(client, url, status=200, headers=None):
+    r = client.get(url, headers=headers or {})
     assert r.status_code == status, (url, r.status_code, r.get_data()[:300])
     assert r.mimetype == "application/json"
     return r.get_json()
@@ -42,17 +54,6 @@ def get(client, url, status=200, **headers):
 def districts(rt) -> list[str]:
     tree = rt.queries.tree()
     return [c.code for c in tree.children(tree.root.code)]
-
-
-@pytest.fixture
-def district_role(demo_runtime):
-    """A role "district" scoped to the first district, for the duration of one test."""
-    rt = demo_runtime
-    old = rt.settings
-    roles = dict(old.access.roles, district=RoleSettings(areas=[districts(rt)[0]], act_on_alarms=True))
-    rt.settings = dataclasses.replace(old, access=dataclasses.replace(old.access, roles=roles))
-    yield {"X-Cityops-Role": "district", "X-Cityops-User": "区值班员"}
-    rt.settings = old
 
 
 # -- /kpi ---------------------------------------------------------------------------------------------
@@ -86,7 +87,7 @@ def test_api002_kpi_rows_equal_cityops_kpi_on_the_same_file(tmp_path, capsys):
         for t in TICKETS + [BAD_WITH_PHONE]:
             w.writerow({c: t.get(c, "") for c in COLUMNS})
     areas.write_text(AREAS, encoding="utf-8")
-    settings = with_changes(load_settings(None, env={}), store=StoreSettings(data_dir=str(tmp_path / "var")),
+    settings = with_changes(load_settings(None, env={}), store=StoreSettings(data_dir=str(tmp_path / "var"), namespace="apikpi"),
                             areas=AreaSettings(csv=str(areas)),
                             feeds=[FeedSettings(name="file-tickets", kind="tickets", format="canonical",
                                                 path=str(tickets))])
@@ -95,7 +96,7 @@ def test_api002_kpi_rows_equal_cityops_kpi_on_the_same_file(tmp_path, capsys):
         rt.poller = Poller(settings, rt.store, rt.feeds)
         for feed in rt.feeds:
             rt.poller.run_feed(feed, force=True)
-        c = create_app(rt).server.test_client()
+        c, _ = api_app(rt)
         window = "start=2026-11-01T00:00:00%2B08:00&end=2026-11-16T00:00:00%2B08:00"
         for by in ("none", "department", "area:street"):
             api = get(c, f"/api/v1/kpi?by={by}&{window}")
@@ -139,7 +140,7 @@ def test_api003_kpi_bad_input_is_a_400_naming_the_parameter(client, query, param
 
 
 # -- /tickets -------------------------------------------------------------------------------------------
-def test_api004_tickets_behind_a_count_paged_and_masked(client, demo_runtime):
+def test_api004_tickets_behind_a_count_paged_and_masked(client, demo_runtime, tokens):
     window = "start=2026-11-01T00:00:00%2B08:00"
     kpi = get(client, "/api/v1/kpi?" + window)
     end = kpi["end"].replace("+", "%2B")
@@ -165,7 +166,7 @@ def test_api004_tickets_behind_a_count_paged_and_masked(client, demo_runtime):
     masked = get(client, "/api/v1/tickets?page_size=200")["rows"]
     phones = [r["caller_phone"] for r in masked if r["caller_phone"]]
     assert phones and all("****" in p for p in phones)
-    clear = get(client, "/api/v1/tickets?page_size=200", **{"X-Cityops-Role": "supervisor"})["rows"]
+    clear = get(client, "/api/v1/tickets?page_size=200", headers=tokens["supervisor"])["rows"]
     assert any(r["caller_phone"] and "*" not in r["caller_phone"] for r in clear)
 
 
@@ -180,14 +181,15 @@ def test_api005_tickets_bad_input(client, query, param):
 
 
 # -- scope -------------------------------------------------------------------------------------------------
-def test_api006_a_district_role_gets_only_its_district(client, demo_runtime, district_role):
+def test_api006_a_district_role_gets_only_its_district(client, demo_runtime, tokens):
+    district_role = tokens["district"]
     rt = demo_runtime
     mine, other = districts(rt)[0], districts(rt)[1]
     tree = rt.queries.tree()
-    out = get(client, "/api/v1/kpi?by=children&start=2026-11-01T00:00:00%2B08:00", **district_role)
+    out = get(client, "/api/v1/kpi?by=children&start=2026-11-01T00:00:00%2B08:00", headers=district_role)
     assert out["area"] == mine                  # default: the role's one area, not the city
     assert [r["key"] for r in out["rows"]] == [c.code for c in tree.children(mine)]
-    dist = get(client, "/api/v1/kpi?by=area:district&start=2026-11-01T00:00:00%2B08:00", **district_role)
+    dist = get(client, "/api/v1/kpi?by=area:district&start=2026-11-01T00:00:00%2B08:00", headers=district_role)
     assert [r["key"] for r in dist["rows"]] == [mine]
     end = dist["end"].replace("+", "%2B")
     everyone = get(client, f"/api/v1/kpi?by=area:district&start=2026-11-01T00:00:00%2B08:00&end={end}")
@@ -195,23 +197,23 @@ def test_api006_a_district_role_gets_only_its_district(client, demo_runtime, dis
     assert dist["rows"][0] == {k: pytest.approx(v, rel=1e-12) if isinstance(v, float) else v
                                for k, v in theirs.items()}     # sums over other subsets: last digit
     # tickets: only the district's, as many as an unscoped viewer sees in that district
-    t = get(client, "/api/v1/tickets?page_size=1000", **district_role)
+    t = get(client, "/api/v1/tickets?page_size=1000", headers=district_role)
     assert t["total"] == get(client, f"/api/v1/tickets?page_size=1&area={mine}")["total"] > 0
     assert all(mine in {n.code for n in tree.path(r["grid"])} for r in t["rows"])
     # an area outside it: 403, the city included
     for area in (other, tree.root.code):
-        err = get(client, f"/api/v1/kpi?area={area}", 403, **district_role)["error"]
+        err = get(client, f"/api/v1/kpi?area={area}", 403, headers=district_role)["error"]
         assert err["code"] == "outside_scope" and area in err["message"]
-        get(client, f"/api/v1/tickets?area={area}", 403, **district_role)
+        get(client, f"/api/v1/tickets?area={area}", 403, headers=district_role)
     # alarms and sensors: the district's only
-    alarms = get(client, "/api/v1/alarms?status=all", **district_role)["alarms"]
+    alarms = get(client, "/api/v1/alarms?status=all", headers=district_role)["alarms"]
     every = get(client, "/api/v1/alarms?status=all")["alarms"]
     assert 0 < len(alarms) < len(every)
     assert all(a["grid_code"] and mine in {n.code for n in tree.path(a["grid_code"])} for a in alarms)
-    sensors = get(client, "/api/v1/sensors", **district_role)["sensors"]
+    sensors = get(client, "/api/v1/sensors", headers=district_role)["sensors"]
     assert 0 < len(sensors) < len(get(client, "/api/v1/sensors")["sensors"])
     outside = next(a for a in every if a["alarm_id"] not in {x["alarm_id"] for x in alarms})
-    get(client, "/api/v1/alarms/" + outside["alarm_id"], 404, **district_role)
+    get(client, "/api/v1/alarms/" + outside["alarm_id"], 404, headers=district_role)
 
 
 # -- feeds, sensors, alarms, industry ----------------------------------------------------------------
@@ -279,18 +281,21 @@ def test_api011_pages_and_map_data_still_served(client):
     assert client.get("/tickets").status_code == 200 and b"<html" in client.get("/tickets").data.lower()
     gj = client.get("/api/areas.geojson?level=district")
     assert gj.status_code == 200 and len(gj.get_json()["features"]) == 3
-    r = client.put("/api/v1/kpi")
+    r = client.put("/api/v1/kpi", headers=SAME_ORIGIN)
     assert r.status_code == 405 and r.get_json()["error"]["code"] == "method_not_allowed"
-    r = client.post("/api/v1/kpi")
+    r = client.post("/api/v1/kpi", headers=SAME_ORIGIN)
     assert r.status_code == 405 and "GET" in r.get_json()["error"]["message"]
 
 
-def test_api012_audit_for_admins_only(client, demo_runtime):
+def test_api012_audit_for_admins_only(client, tokens):
     assert get(client, "/api/v1/audit", 403)["error"]["code"] == "forbidden"
-    get(client, "/api/v1/audit", 403, **{"X-Cityops-Role": "supervisor"})
-    out = get(client, "/api/v1/audit?limit=5", **{"X-Cityops-Role": "admin"})
-    assert isinstance(out["entries"], list) and len(out["entries"]) <= 5
-    get(client, "/api/v1/audit?limit=0", 400, **{"X-Cityops-Role": "admin"})
+    get(client, "/api/v1/audit", 403, headers=tokens["supervisor"])
+    out = get(client, "/api/v1/audit?limit=5", headers=tokens["admin"])
+    assert len(out["entries"]) == 5 and all("what" in e for e in out["entries"])
+    mine = [e for e in out["entries"] if e["what"] == "refused" and e.get("path") == "/api/v1/audit"]
+    assert [e["role"] for e in mine][:2] == ["supervisor", "operator"]          # the refusals above
+    assert datetime.fromisoformat(out["entries"][0]["at"]).tzinfo is not None
+    get(client, "/api/v1/audit?limit=0", 400, headers=tokens["admin"])
 
 
 def test_api013_now_is_the_servers(client):

@@ -17,7 +17,8 @@ pytestmark = pytest.mark.browser
 @pytest.fixture
 def alarm_runtime(tmp_path):
     rt = polled_demo_runtime(tmp_path / "var", history_days=2)
-    # the default role may not act on alarms: this console's default role may
+    # anonymous reading may not act on alarms: this console's default role may (the app's
+    # gate is built from the settings as they are at create_app)
     rt.settings = dataclasses.replace(rt.settings, access=dataclasses.replace(rt.settings.access,
                                                                               default_role="supervisor"))
     yield rt
