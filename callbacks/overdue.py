@@ -57,11 +57,18 @@ def search(text: str | None):
     return p
 
 
-def export(fmt: str, virtual_rows, lang, rt, viewer, now: datetime | None = None):
-    """The rows on screen, in screen order, as CSV or XLSX bytes with personal data masked."""
+def export_file(fmt: str, ticket_ids: list[str] | None, lang, rt, viewer, now: datetime | None = None,
+                departments=None, areas=None) -> tuple[bytes, str]:
+    """(file bytes, file name): the board's tickets as CSV or XLSX, personal data masked;
+    `exports.ExportRefused` (audited) without the export permission.
+
+    `ticket_ids`: the rows on screen in screen order (the page's button); None: every row
+    of the board for `departments` / `areas`, in the board's order (`/api/v1/export`).
+    """
     lang = lang or "zh"
     now = as_of(rt, now).replace(second=0, microsecond=0)
-    ticket_ids = [r.get("ticket_id") for r in (virtual_rows or []) if r.get("ticket_id")]
+    if ticket_ids is None:
+        ticket_ids = list(ov.board_frame(rt.queries, viewer, now, departments, areas)["ticket_id"])
     headers = {}
     for f in SCREEN_FIELDS:   # overdue by: hours as a number (超期(小时)) and in words (超期时长 35天4小时)
         if f == "late_h":
@@ -75,12 +82,19 @@ def export(fmt: str, virtual_rows, lang, rt, viewer, now: datetime | None = None
     df = ov.export_frame(rt.queries, viewer, now, ticket_ids, headers, lights, states, values,
                          late_text=lambda h: view.late_text(h, lang))
     stamp = now.astimezone(ZoneInfo(rt.settings.city.timezone)).strftime("%Y%m%d-%H%M")   # the city's clock
+    data = exports.export_for(rt.store, viewer, "overdue", df, "xlsx" if fmt == "xlsx" else "csv",
+                              {"ticket_ids": len(ticket_ids), "departments": list(departments or []),
+                               "areas": list(areas or [])}, masked=True, sheet="overdue")
+    return data, f"overdue-{stamp}.{'xlsx' if fmt == 'xlsx' else 'csv'}"
+
+
+def export(fmt: str, virtual_rows, lang, rt, viewer, now: datetime | None = None):
+    """The rows on screen, in screen order, as CSV or XLSX bytes with personal data masked."""
+    ticket_ids = [r.get("ticket_id") for r in (virtual_rows or []) if r.get("ticket_id")]
     try:
-        data = exports.export_for(rt.store, viewer, "overdue", df, "xlsx" if fmt == "xlsx" else "csv",
-                                  {"ticket_ids": len(ticket_ids)}, masked=True, sheet="overdue")
+        return dcc.send_bytes(*export_file(fmt, ticket_ids, lang, rt, viewer, now))
     except exports.ExportRefused:
         return None
-    return dcc.send_bytes(data, f"overdue-{stamp}.{'xlsx' if fmt == 'xlsx' else 'csv'}")
 
 
 def register(app, rt) -> None:

@@ -45,7 +45,7 @@ def build_alarms(records: list[dict]) -> pd.DataFrame:
 
 
 def build_sensors(records: list[dict]) -> pd.DataFrame:
-    cols = ["sensor_id", "network", "kind", "lat", "lon", "grid_code", "facility", "offline_after_s"]
+    cols = ["sensor_id", "network", "kind", "lat", "lon", "grid_code", "facility", "offline_after_s", "feed"]
     return pd.DataFrame.from_records(records, columns=cols)
 
 
@@ -77,14 +77,9 @@ def teams(rt) -> pd.DataFrame:
 
 
 def _scoped(rt, df: pd.DataFrame, viewer: Viewer | None) -> pd.DataFrame:
-    tree = rt.queries.tree()
-    if not viewer or not viewer.areas or tree is None or df.empty:
+    if not viewer or not viewer.areas or df.empty:
         return df
-    allowed = pd.Series(False, index=df.index)
-    for code in viewer.areas:
-        if code in tree:
-            allowed |= tree.in_subtree(df["grid_code"], code)
-    return df[allowed]
+    return df[rt.queries.scope_mask(viewer, df["grid_code"])]
 
 
 def versions(rt) -> tuple[int, int, int]:
