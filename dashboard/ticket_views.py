@@ -327,6 +327,16 @@ def local_text(times: pd.Series, tz: str) -> pd.Series:
     return times.dt.tz_convert(tz).dt.strftime("%Y-%m-%d %H:%M").astype(object).fillna("")
 
 
+def unplaced_tickets(q, viewer: Viewer, reason: str) -> pd.DataFrame:
+    """The viewer's tickets not placed for `reason` (unknown_code, no_position, outside_city:
+    `metrics.placement`), unmasked — mask with `q.for_display` before showing."""
+    from metrics.placement import placement_of
+    df = q.tickets(viewer)
+    if df.empty:
+        return df
+    return df[(placement_of(df, df["grid"]) == reason).to_numpy()]
+
+
 def ticket_rows(df: pd.DataFrame, tree, tz: str, limit: int | None = None) -> list[dict]:
     """Tickets (already masked for the viewer) as grid rows, newest first, at most `limit`."""
     df = df.sort_values("created_at", ascending=False, kind="stable")
