@@ -128,6 +128,10 @@ TEXT: dict[str, tuple[str, str]] = {
     "tickets.department": ("部门", "Department"),
     "tickets.rank": ("名次", "Rank"),
     "tickets.too_few": ("样本不足", "Too few"),
+    "tickets.unit.points": ("分", "points"),
+    "tickets.unit.hours": ("小时", "hours"),
+    "tickets.unit.tickets": ("件", "tickets"),
+    "tickets.out_of_scope": ("不在您的权限范围内", "outside your scope"),
     "tickets.rank_hint": ("受理或应结案工单不少于 {n} 件才参与排名；并列得分同名次；样本不足的单位列在其后",
                           "Ranked with at least {n} tickets received or due; equal scores share a rank; "
                           "units with too few tickets follow, unranked"),
