@@ -128,6 +128,7 @@ TEXT: dict[str, tuple[str, str]] = {
     "tickets.department": ("部门", "Department"),
     "tickets.rank": ("名次", "Rank"),
     "tickets.too_few": ("样本不足", "Too few"),
+    "tickets.metrics_more": ("指标(点 ▸ 展开全部)", "Metrics (▸ opens all)"),
     "tickets.unit.points": ("分", "points"),
     "tickets.unit.hours": ("小时", "hours"),
     "tickets.unit.tickets": ("件", "tickets"),

@@ -87,3 +87,29 @@ def test_tms004_two_districts_list_only_theirs(demo_runtime):
     out = cb.render("?win=last_30_days", None, "zh", rt, two, now)
     assert out[-1]["node"] == tree.root.code and out[3]["scoped"] is True
     assert districts[1].code not in out[3]["values"]
+
+
+def test_tms005_daily_chart_one_tick_a_day_for_short_windows():
+    from layouts.tickets import trend_figure
+    fig = trend_figure([{"date": "2026-11-30", "received": 10, "closed": 8},
+                        {"date": "2026-12-01", "received": 12, "closed": 9},
+                        {"date": "2026-12-02", "received": 3, "closed": 1}], "zh")
+    x = fig.layout.xaxis
+    assert x.dtick == 86_400_000 and x.tickformat == "%m-%d" and x.tick0 == "2026-11-30"
+    assert x.range == ("2026-11-29T12:00:00", "2026-12-02T12:00:00")    # each day once, half a day each side
+    assert fig.data[0].width == 0.8 * 86_400_000                       # a bar is a day wide, not the window
+    one = trend_figure([{"date": "2026-12-02", "received": 3, "closed": 1}], "zh").layout.xaxis
+    assert one.range == ("2026-12-01T12:00:00", "2026-12-02T12:00:00")
+    long = trend_figure([{"date": str(d.date()), "received": 1, "closed": 1}
+                         for d in __import__("pandas").date_range("2026-09-01", periods=90)], "zh").layout.xaxis
+    assert long.dtick == 8 * 86_400_000                                # about 12 labels, never crowded
+
+
+def test_tms006_drill_columns_core_first_rest_on_demand():
+    from layouts.tickets import CORE_METRICS, drill_columns
+    from metrics.tickets import METRIC_IDS
+    name, group = drill_columns("zh")
+    shown = [c["field"] for c in group["children"] if "columnGroupShow" not in c]
+    more = [c["field"] for c in group["children"] if c.get("columnGroupShow") == "open"]
+    assert tuple(shown) == CORE_METRICS and "satisfaction_rate" in shown
+    assert set(shown) | set(more) == set(METRIC_IDS) and name["width"] + 96 * len(shown) <= 1200
