@@ -56,6 +56,8 @@ class Poller:
         self.lease = store.lease("poller", self.owner, settings.poller.lease_s)
         self.is_leader = False
         self._session = requests.Session()
+        from dashboard.aggregates import TicketAggregates   # the counters kept as tickets are written
+        self.aggregates = TicketAggregates(store, settings.city.timezone, settings.tickets)
         self._locks = {f.name: threading.Lock() for f in feeds}
         self._renew_lock = threading.Lock()
         self._scheduler: BackgroundScheduler | None = None
@@ -157,12 +159,20 @@ class Poller:
             self.store.put_health(feed.name, health)
             return health
         self.store.put_feed_state(feed.name, ctx.state)
+        more = bool(ctx.report.pop("more", False))
+        was_loaded = health.get("backfilled", health.get("last_success") is not None)
         health.update(ok=True, last_success=now.timestamp(), consecutive_failures=0, next_try=None,
                       unreachable=False,
                       duration_s=round(time.perf_counter() - t0, 3), **totals)
         health.update(ctx.report)
         health["records_total"] = int(health.get("records_total", 0)) + totals["accepted"]
         health["rejected_total"] = int(health.get("rejected_total", 0)) + totals["rejected"]
+        # loaded once a poll ended with nothing left to read (the first poll's backfill done)
+        health["backfilled"] = bool(was_loaded) or not more
+        if not was_loaded:
+            log.info("feed %s: %s — %d records so far (%d rejected), %.1f s", feed.name,
+                     "first load done" if health["backfilled"] else "loading, more to read",
+                     health["records_total"], health["rejected_total"], health["duration_s"])
         self.store.put_health(feed.name, health)
         return health
 
@@ -190,6 +200,8 @@ class Poller:
             if b.dataset == "areas":
                 for payload in b.records:
                     self.store.put_areas(payload)
+                if b.records:
+                    self.aggregates.ensure_current()   # a new tree places tickets anew: recount
                 received += b.received
                 continue
             for rec in b.records:
@@ -209,6 +221,8 @@ class Poller:
     def _upsert(self, batch) -> tuple[UpsertResult, list[str]]:
         """Write a batch: plain upsert, or compare-and-set when it says what it expects."""
         ds = self.store.dataset(batch.dataset)
+        if batch.dataset == "tickets" and batch.expected is None:
+            return self.aggregates.upsert(batch.records), []
         if batch.expected is None:
             total = UpsertResult()
             for i in range(0, len(batch.records), WRITE_SLICE):   # a stop is seen between slices

@@ -47,6 +47,11 @@ TEXT: dict[str, tuple[str, str]] = {
     "feed.age": ("数据", "data"),
     "feed.never": ("从未成功", "never succeeded"),
     "feed.ago": ("前", "ago"),
+    "feed.loading": ("载入中 · 已接收 {n} 条", "loading · {n} received"),
+    "wall.loading": ("载入中", "Loading"),
+    "wall.loading_note": ("工单数据首次载入中，数字尚不完整", "Tickets are still loading: the numbers are not complete yet"),
+    "wall.no_sensor_feed": ("未配置管网监测数据源", "No sensor feed configured"),
+    "wall.sensors_loading": ("管网监测数据载入中", "Sensor data loading"),
     "health.title": ("数据接入健康", "Feed health"),
     "health.feed": ("数据源", "Feed"),
     "health.kind": ("类型", "Kind"),
@@ -199,7 +204,41 @@ TEXT: dict[str, tuple[str, str]] = {
     "alarms.kind.offline": ("设备离线", "sensor offline"),
     "alarms.st.active": ("未确认", "Unacknowledged"),
     "alarms.st.acknowledged": ("已确认", "Acknowledged"),
-    "alarms.list": ("在报警情(按级别、时长)", "Active alarms (by level, then age)"),
+    "alarms.st.resolved": ("已解除", "Resolved"),
+    "alarms.res.fixed": ("处置完毕", "fixed"),
+    "alarms.res.false_alarm": ("误报", "false alarm"),
+    "alarms.res.cleared": ("读数恢复正常(自动解除)", "cleared (reading back in range)"),
+    "alarms.since": ("报警时间", "Raised"),
+    "alarms.since.24h": ("近24小时", "Last 24 h"),
+    "alarms.since.7d": ("近7天", "Last 7 days"),
+    "alarms.since.30d": ("近30天", "Last 30 days"),
+    "alarms.since.all": ("全部", "All"),
+    "alarms.err.not_found": ("没有这条报警({alarm})", "No alarm {alarm}"),
+    "alarms.err.already_resolved": ("该报警已解除，无需再操作", "This alarm is already resolved: nothing to do"),
+    "alarms.err.already_acknowledged": ("该报警已被确认", "This alarm is already acknowledged"),
+    "alarms.err.resolved_meanwhile": ("该报警刚刚已解除({resolution})，本次操作未执行",
+                                      "This alarm was resolved meanwhile ({resolution}): nothing was done"),
+    "alarms.err.keeps_changing": ("该报警正在频繁变化，请稍后重试", "This alarm keeps changing: try again"),
+    "alarms.err.failed": ("操作未完成：{detail}", "Not done: {detail}"),
+    "alarms.err.note_required": ("误报必须填写原因", "A false alarm needs a note saying why"),
+    "alarms.page": ("报警详情", "Alarm"),
+    "alarms.page.back": ("← 返回报警地图", "← Back to the alarm map"),
+    "alarms.page.link": ("打开详情页", "Open its page"),
+    "alarms.page.export": ("导出时间线 CSV", "Export the timeline (CSV)"),
+    "alarms.page.timeline": ("时间线", "Timeline"),
+    "alarms.page.unknown": ("没有这条报警，或不在您的权限范围内", "No such alarm, or outside your scope"),
+    "alarms.ev.raised": ("报警", "raised"),
+    "alarms.ev.level": ("级别变为", "level changed to"),
+    "alarms.ev.acknowledged": ("确认接警", "acknowledged"),
+    "alarms.ev.resolved": ("解除", "resolved"),
+    "alarms.ev.note": ("备注", "note"),
+    "alarms.ev.system": ("系统", "system"),
+    "alarms.col.when": ("时间", "When"),
+    "alarms.col.event": ("事件", "Event"),
+    "alarms.col.who": ("操作人", "Who"),
+    "alarms.col.detail": ("说明", "Detail"),
+    "alarms.col.status": ("状态", "Status"),
+    "alarms.list": ("报警列表(按级别、时长)", "Alarms (by level, then age)"),
     "alarms.col.level": ("级别", "Level"),
     "alarms.col.where": ("管网/监测", "Network / quantity"),
     "alarms.col.sensor": ("设备", "Sensor"),
@@ -234,7 +273,8 @@ TEXT: dict[str, tuple[str, str]] = {
     "alarms.kpi.note": ("近7日; MTTA=确认时刻−报警时刻, MTTR=处置完毕时刻−报警时刻 (均值, 括号内P90); 误报率=误报/已处置",
                         "Last 7 days; MTTA = acknowledged − raised, MTTR = resolved − raised (mean, P90 in brackets); "
                         "false-alarm rate = false / resolved"),
-    "alarms.teams.eta": ("约", "ETA"),
+    "alarms.teams.eta": ("约 {m} 分钟", "about {m} min"),
+    "alarms.teams.other": ("(其他管网队伍，本管网暂无空闲队伍)", "(another network's team: none of this network is free)"),
     "alarms.made_up": ("管线、设备、抢修队均为演示用虚构数据", "Mains, sensors and teams are made up for the demo"),
     "wall.alarms": ("管网在报警情", "Active network alarms"),
     "wall.emergency": ("平战转换", "Emergency mode"),
@@ -373,6 +413,27 @@ def age_text(seconds: float | None, lang: str = "zh") -> str:
             n = int(s // size)
             return f"{n}{t('unit.' + unit, lang)}" if lang == "zh" else f"{n} {t('unit.' + unit, lang)}"
     return f"{int(s)}{t('unit.s', lang)}" if lang == "zh" else f"{int(s)} s"
+
+
+# -- AG Grid's own words (its `localeText`; English is the grid's built-in default) --------
+GRID_LOCALE_ZH: dict[str, str] = {
+    "noRowsToShow": "暂无数据", "noMatchingRows": "没有符合条件的记录", "loadingOoo": "加载中…",
+    "exportingOoo": "导出中…", "filterOoo": "筛选…", "searchOoo": "搜索…", "selectAll": "全选", "blanks": "空白",
+    "equals": "等于", "notEqual": "不等于", "contains": "包含", "notContains": "不包含", "startsWith": "开头是",
+    "endsWith": "结尾是", "blank": "为空", "notBlank": "不为空", "lessThan": "小于", "greaterThan": "大于",
+    "lessThanOrEqual": "小于等于", "greaterThanOrEqual": "大于等于", "inRange": "介于", "inRangeStart": "从",
+    "inRangeEnd": "到", "before": "早于", "after": "晚于", "andCondition": "并且", "orCondition": "或者",
+    "applyFilter": "应用", "resetFilter": "重置", "clearFilter": "清除", "cancelFilter": "取消",
+    "dateFormatOoo": "年-月-日", "page": "页", "of": "/", "to": "至", "more": "更多", "next": "下一页",
+    "last": "末页", "first": "首页", "previous": "上一页", "true": "是", "false": "否",
+    "ariaFilterInput": "筛选输入", "ariaColumnFiltered": "已筛选", "ariaFilteringOperator": "筛选条件",
+    "ariaFilterColumn": "按 Ctrl+Enter 打开筛选", "ariaMenuColumn": "按 Alt+↓ 打开列菜单",
+}
+
+
+def grid_locale(lang: str) -> dict[str, str]:
+    """AG Grid's `localeText` for the language: no "No Rows To Show" in the Chinese UI."""
+    return {} if lang == "en" else dict(GRID_LOCALE_ZH)
 
 
 # -- coded values shown in grids (AG Grid `refData`: the value stays, the label is shown) --

@@ -94,6 +94,7 @@ TK_MEMBERS_QUERY = "tk-members-query"  # store: which number is open
 
 # /overdue (department heads' board)
 OD_ROOT = "od-root"
+OD_URL = "od-url"                    # the page's own location: the filters in ?state=&dept=&area=&q=
 OD_DEPT = "od-dept"
 OD_AREA = "od-area"
 OD_STATE = "od-state"
@@ -120,6 +121,10 @@ ALARM_TEAMS = "alarm-teams"
 ALARM_F_NETWORK = "alarm-f-network"
 ALARM_F_LEVEL = "alarm-f-level"
 ALARM_F_STATUS = "alarm-f-status"
+ALARM_F_SINCE = "alarm-f-since"       # raised within (24 h, 7 days, 30 days, all)
+ALARM_URL = "alarm-url"               # the page's own location: ?alarm=ID opens the alarm's own page
+ALARM_MAIN = "alarm-main"             # the map and list (hidden while an alarm's own page is open)
+ALARM_PAGE = "alarm-page"             # an alarm's own page: its whole timeline
 ALARM_GRID = "alarm-grid"
 ALARM_SELECTED = "alarm-selected"
 ALARM_DETAIL = "alarm-detail"
