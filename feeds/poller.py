@@ -17,13 +17,13 @@ import socket
 import threading
 import time
 import uuid
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Callable
 
 import requests
 from apscheduler.schedulers.background import BackgroundScheduler
 
-from dashboard.store import Store, UpsertResult
+from dashboard.store import Store, UpsertResult, stamp_of
 from feeds import registry
 from feeds.base import FeedError, PollContext
 
@@ -87,22 +87,39 @@ class Poller:
             return None
         state = self.store.feed_state(feed.name)
         t0 = time.perf_counter()
+        acc = _Totals()
         ctx = PollContext(feed=feed, state=dict(state), now=now, session=self._session,
                           tz=self.settings.city.timezone, open_ids=lambda: self._open_ids(feed.name),
-                          extra=registry.extra_for(self.settings, feed, self.store), owner=self.owner)
+                          extra=registry.extra_for(self.settings, feed, self.store), owner=self.owner,
+                          held_ids=lambda lo, hi: self._ids_between(feed.name, "ids", lo, hi),
+                          withdrawn_ids=lambda lo, hi: self._ids_between(feed.name, "withdrawn", lo, hi),
+                          held_count=lambda lo, hi: self._held_count(feed.name, lo, hi))
+
+        def emit(batch) -> None:
+            # a page as it comes: stored first, then the state that says it was read
+            self._write_batch(feed, batch, now, acc)
+            self.store.put_feed_state(feed.name, ctx.state)
+
+        ctx.emit = emit
         health.update(name=feed.name, kind=feed.kind, format=feed.format, last_attempt=now.timestamp(),
                       polled_by=self.owner,
                       source=feed.url or feed.path, interval_s=feed.interval_s,
                       stale_after_s=feed.stale_after_s, dead_after_s=feed.dead_after_s)
         try:
             batches = registry.adapter(feed)(ctx)
-            totals = self._write(feed, batches, now)
+            for b in batches:
+                self._write_batch(feed, b, now, acc)
+            totals = acc.totals()
         except Exception as exc:  # noqa: BLE001 - any failure is a feed failure, never a crash
             fails = int(health.get("consecutive_failures", 0)) + 1
             delay = min(feed.interval_s * 2 ** fails, self.settings.poller.backoff_max_s)
             health.update(ok=False, last_error=_describe(exc), last_error_at=now.timestamp(),
                           consecutive_failures=fails, next_try=now.timestamp() + delay,
                           duration_s=round(time.perf_counter() - t0, 3))
+            # what was stored before the failure stays counted
+            health["records_total"] = int(health.get("records_total", 0)) + acc.received - acc.rejected
+            health["rejected_total"] = int(health.get("rejected_total", 0)) + acc.rejected
+            self._report(feed, health, ctx.report)
             log.warning("feed %s failed (%d in a row, retry in %.0f s): %s", feed.name, fails, delay, exc)
             self.store.put_health(feed.name, health)
             return health
@@ -111,30 +128,104 @@ class Poller:
                       duration_s=round(time.perf_counter() - t0, 3), **totals)
         health["records_total"] = int(health.get("records_total", 0)) + totals["accepted"]
         health["rejected_total"] = int(health.get("rejected_total", 0)) + totals["rejected"]
+        self._report(feed, health, ctx.report)
         self.store.put_health(feed.name, health)
         return health
 
+    def _report(self, feed, health: dict, report: dict) -> None:
+        health.update(report)
+        if feed.kind == "tickets":
+            health["withdrawn"] = int(self.store.r.zcard(self._key(feed.name, "withdrawn")))
+
     def _write(self, feed, batches, now: datetime) -> dict:
-        result, received, rejected, notes = UpsertResult(), 0, 0, []
+        """Write a poll's batches; → its totals."""
+        acc = _Totals()
         for b in batches:
-            if b.dataset == "areas":
-                for payload in b.records:
-                    self.store.put_areas(payload)
-                received += b.received
-                continue
-            for rec in b.records:
-                rec["feed"] = feed.name
-            written, missed = self._upsert(b)
-            result += written
-            received += b.received
-            rejected += len(b.rejects)
-            notes += b.notes + missed
+            self._write_batch(feed, b, now, acc)
+        return acc.totals()
+
+    def _write_batch(self, feed, b, now: datetime, acc: "_Totals") -> None:
+        if b.dataset == "areas":
+            for payload in b.records:
+                self.store.put_areas(payload)
+            acc.received += b.received
+            return
+        for rec in b.records:
+            rec["feed"] = feed.name
+        if b.dataset == "tickets":
+            self._reinstate(feed.name, b.records, now)
+        written, missed = self._upsert(b) if b.records else (UpsertResult(), [])
+        acc.result += written
+        acc.received += b.received
+        acc.rejected += len(b.rejects)
+        acc.notes += b.notes + missed
+        if b.rejects:
             self.store.add_rejects(feed.name, [dict(r.to_dict(), at=now.timestamp(), dataset=b.dataset)
                                                for r in reversed(b.rejects)], self.settings.poller.rejects_keep)
+        if b.dataset == "tickets":
             self._track_open(feed.name, b)
-        return dict(received=received, accepted=received - rejected, rejected=rejected,
-                    inserted=result.inserted, updated=result.updated, unchanged=result.unchanged,
-                    stale=result.stale, notes=notes[-5:])
+            self._track_ids(feed.name, b.records)
+            if b.withdraw:
+                acc.notes += self._withdraw(feed.name, b.withdraw, now)
+
+    # -- which tickets a feed holds, and which the upstream withdrew ----------------------
+    def _key(self, feed_name: str, what: str) -> str:
+        return f"{self.store.ns}:feed:{feed_name}:{what}"
+
+    def _track_ids(self, feed_name: str, records: list[dict]) -> None:
+        """This feed's tickets by created_at (for the sweep and the coverage)."""
+        if not records:
+            return
+        self.store.r.zadd(self._key(feed_name, "ids"),
+                          {r["ticket_id"]: _ts(r["created_at"]) for r in records if r.get("created_at")})
+
+    def _ids_between(self, feed_name: str, what: str, lo: float, hi: float) -> set[str]:
+        return {b.decode() for b in self.store.r.zrangebyscore(self._key(feed_name, what), lo, f"({hi}")}
+
+    def _held_count(self, feed_name: str, lo: float, hi: float) -> int:
+        r = self.store.r
+        return int(r.zcount(self._key(feed_name, "ids"), lo, f"({hi}")) - \
+            int(r.zcount(self._key(feed_name, "withdrawn"), lo, f"({hi}"))
+
+    def _withdraw(self, feed_name: str, ids: list[str], now: datetime) -> list[str]:
+        """Mark tickets the upstream no longer serves: kept, `withdrawn_at` set (a newer version,
+        so the change reaches every reader), out of every population (metrics/)."""
+        ds = self.store.tickets
+        marked, stamp = [], _utc_text(now)
+        for rec in ds.get(list(ids)):
+            if rec is None or rec.get("withdrawn_at"):
+                continue
+            rec = dict(rec, withdrawn_at=stamp, updated_at=_later(rec.get("updated_at"), stamp))
+            marked.append(rec)
+        if marked:
+            ds.upsert(marked)
+            key = self._key(feed_name, "withdrawn")
+            self.store.r.zadd(key, {r["ticket_id"]: _ts(r["created_at"]) for r in marked})
+            self.store.r.srem(self._key(feed_name, "open"), *[r["ticket_id"] for r in marked])
+        return [f"tickets: {len(marked)} withdrawn upstream (no longer served)"] if marked else []
+
+    def _reinstate(self, feed_name: str, records: list[dict], now: datetime) -> None:
+        """A withdrawn ticket served again comes back: its record is written as a newer version
+        than the withdrawal mark."""
+        if not records:
+            return
+        key = self._key(feed_name, "withdrawn")
+        if not self.store.r.exists(key):
+            return
+        with self.store.r.pipeline(transaction=False) as p:
+            for r in records:
+                p.zscore(key, r["ticket_id"])
+            scores = p.execute()
+        back = [r for r, s in zip(records, scores) if s is not None]
+        if not back:
+            return
+        stored = {s["ticket_id"]: s for s in self.store.tickets.get([r["ticket_id"] for r in back]) if s}
+        for r in back:
+            mark = (stored.get(r["ticket_id"]) or {}).get("updated_at")
+            r["withdrawn_at"] = None
+            if mark and stamp_of(r["updated_at"]) <= stamp_of(mark):
+                r["updated_at"] = _later(mark, _utc_text(now))
+        self.store.r.zrem(key, *[r["ticket_id"] for r in back])
 
     def _upsert(self, batch) -> tuple[UpsertResult, list[str]]:
         """Write a batch: plain upsert, or compare-and-set when it says what it expects."""
@@ -185,6 +276,36 @@ class Poller:
             except Exception:  # noqa: BLE001 - the store may already be gone at exit
                 pass
             self.is_leader = False
+
+
+class _Totals:
+    """What one poll wrote, page after page."""
+
+    def __init__(self):
+        self.result, self.received, self.rejected, self.notes = UpsertResult(), 0, 0, []
+
+    def totals(self) -> dict:
+        r = self.result
+        return dict(received=self.received, accepted=self.received - self.rejected, rejected=self.rejected,
+                    inserted=r.inserted, updated=r.updated, unchanged=r.unchanged, stale=r.stale,
+                    notes=self.notes[-5:])
+
+
+def _ts(iso: str) -> float:
+    return datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()
+
+
+def _utc_text(t: datetime) -> str:
+    # whole seconds: stamps order as text, and "…:00Z" would sort after "…:00.5Z"
+    return t.astimezone(timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+
+
+def _later(stamp: str | None, at: str) -> str:
+    """`at`, or just after `stamp` when `stamp` is not older (a clock ahead of ours)."""
+    if not stamp or stamp_of(at) > stamp_of(stamp):
+        return at
+    t = datetime.fromisoformat(stamp.replace("Z", "+00:00")) + timedelta(seconds=1)
+    return _utc_text(t)
 
 
 def _describe(exc: Exception) -> str:
