@@ -46,6 +46,7 @@ import requests
 
 from feeds.base import Batch, FeedError, PollContext, emit, fetch_response
 from feeds.records import RecordError, Reject, excerpt, validate_ticket
+from feeds.records_fast import validate_items
 
 OVERLAP = timedelta(hours=1)      # re-read the end of the last window: clocks differ
 MIN_WINDOW = timedelta(seconds=1)  # the spec's times have seconds: no finer cut is possible
@@ -132,7 +133,7 @@ def _sid(item) -> str | None:
 
 
 def convert(items: list, source: str = "open311") -> tuple[list[dict], list[Reject]]:
-    records, rejects = [], []
+    raws, positions, rejects = [], [], []
     for i, item in enumerate(items):
         try:
             if isinstance(item, str):
@@ -141,13 +142,26 @@ def convert(items: list, source: str = "open311") -> tuple[list[dict], list[Reje
             if where:
                 raise RecordError(f"{_clean(where)}: not valid Unicode text (a lone surrogate escape "
                                   "such as \\ud800, or a byte that is not UTF-8)")
-            records.append(to_canonical(item, source))
+            raws.append(to_raw(item, source))
+            positions.append(i)
         except RecordError as exc:
-            rejects.append(Reject(i, _clean(exc), _clean(excerpt(item)), _sid(item)))
-    return records, rejects
+            rejects.append(_reject(i, str(exc), item))
+    # the canonical checks column by column: the records and reasons of validate_ticket
+    records, invalid = validate_items(raws, positions)
+    rejects += [_reject(r.index, r.reason, items[r.index]) for r in invalid]
+    return records, sorted(rejects, key=lambda r: r.index)
+
+
+def _reject(i: int, reason: str, item) -> Reject:
+    return Reject(i, _clean(reason), _clean(excerpt(item)), _sid(item))
 
 
 def to_canonical(item: dict, source: str = "open311") -> dict:
+    return validate_ticket(to_raw(item, source))
+
+
+def to_raw(item: dict, source: str = "open311") -> dict:
+    """A service request -> a raw ticket in the canonical field names (not yet validated)."""
     if not isinstance(item, dict):
         raise RecordError(f"expected a service request object, got {type(item).__name__}")
     sid = item.get("service_request_id")
@@ -173,7 +187,7 @@ def to_canonical(item: dict, source: str = "open311") -> dict:
     }
     if status == "closed" and not raw["closed_at"]:
         raise RecordError("updated_datetime: missing for a closed request (it is the closing time)")
-    return validate_ticket(raw)
+    return raw
 
 
 # -- the endpoint ------------------------------------------------------------------------
