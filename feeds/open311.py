@@ -153,7 +153,8 @@ def convert(items: list, source: str = "open311") -> tuple[list[dict], list[Reje
 
 
 def _reject(i: int, reason: str, item) -> Reject:
-    return Reject(i, _clean(reason), _clean(excerpt(item)), _sid(item))
+    sid = item.get("service_request_id") if isinstance(item, dict) else None
+    return Reject(i, _clean(reason), _clean(excerpt(item)), None if sid is None else _clean(sid))
 
 
 def to_canonical(item: dict, source: str = "open311") -> dict:
