@@ -77,6 +77,8 @@ TEXT: dict[str, tuple[str, str]] = {
     "health.last_success": ("最后成功", "last success"),
     "health.next_try": ("下次重试", "Next retry"),
     "health.store": ("数据存储", "Data store"),
+    "store.unreachable": ("数据存储不可达 · 自 {since} 起", "data store unreachable since {since}"),
+    "store.unreachable.age": ("画面数据龄 {age},恢复后自动刷新", "data on screen {age} old; refreshes by itself when it is back"),
     "store.kind.embedded": ("内置 Redis", "embedded Redis"),
     "store.kind.external": ("外部 Redis", "external Redis"),
     "store.mode.aof": ("持久化:追加日志(AOF)+快照,每秒落盘", "persistence: append-only file + snapshots, fsync every second"),

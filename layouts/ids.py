@@ -8,6 +8,7 @@ PAGE = "page"
 CLOCK = "clock"
 TICK = "tick"                 # the refresh interval
 NAV = "nav"
+STORE_BANNER = "store-banner"   # degraded mode: the data store is unreachable
 
 # the wall
 WALL_FEEDS = "wall-feeds"
