@@ -44,6 +44,7 @@ from urllib.parse import parse_qsl, urljoin, urlsplit, urlunsplit
 import orjson
 import requests
 
+from feeds.open311_xml import NotARequest
 from feeds.base import Batch, FeedError, PollContext, emit, fetch_response
 from feeds.records import RecordError, Reject, excerpt, validate_ticket
 from feeds.records_fast import validate_items
@@ -136,7 +137,7 @@ def convert(items: list, source: str = "open311") -> tuple[list[dict], list[Reje
     raws, positions, rejects = [], [], []
     for i, item in enumerate(items):
         try:
-            if isinstance(item, str):
+            if isinstance(item, NotARequest):
                 raise RecordError(item)
             where = _bad_text(item)
             if where:

@@ -19,6 +19,10 @@ class XmlError(ValueError):
     """The document as a whole cannot be read."""
 
 
+class NotARequest(str):
+    """Why an element of the list is not a readable request (the caller rejects it)."""
+
+
 def _root(data: bytes) -> Element:
     try:
         return SafeET.fromstring(data)
@@ -28,7 +32,7 @@ def _root(data: bytes) -> Element:
         raise XmlError(f"not well-formed XML ({exc})") from None
 
 
-def parse_requests_xml(data: bytes) -> list[dict | str]:
+def parse_requests_xml(data: bytes) -> list[dict | NotARequest]:
     """`<service_requests><request>…</request>…</service_requests>` → one dict per request
     (field name → text, empty elements → None); an element that is not a readable request
     becomes a string saying why (the caller rejects it). Raises XmlError."""
@@ -40,7 +44,7 @@ def parse_requests_xml(data: bytes) -> list[dict | str]:
     out: list[dict | str] = []
     for el in root:
         if el.tag != "request":
-            out.append(f"expected a <request> element, got <{el.tag}>")
+            out.append(NotARequest(f"expected a <request> element, got <{el.tag}>"))
             continue
         item: dict = {}
         why = None
@@ -55,7 +59,7 @@ def parse_requests_xml(data: bytes) -> list[dict | str]:
                 break
             text = (field.text or "").strip()
             item[field.tag] = text or None
-        out.append(why if why else item)
+        out.append(NotARequest(why) if why else item)
     return out
 
 
