@@ -61,9 +61,12 @@ def create_app(rt) -> Dash:
 
 
 def _routes(app: Dash, rt) -> None:
+    from dashboard import api
+
     server = app.server
     register_store_errors(server, rt.watch)
     alarms_cb.register_routes(server, rt)
+    api.register(server, rt)          # /api/v1, and a JSON 404 for any other /api/… path
 
     @server.get("/api/areas.geojson")
     def areas_geojson():
