@@ -55,6 +55,8 @@ class Poller:
         self.lease = store.lease("poller", self.owner, settings.poller.lease_s)
         self.is_leader = False
         self._session = requests.Session()
+        from dashboard.aggregates import TicketAggregates   # the counters kept as tickets are written
+        self.aggregates = TicketAggregates(store, settings.city.timezone, settings.tickets)
         self._locks = {f.name: threading.Lock() for f in feeds}
         self._renew_lock = threading.Lock()
         self._scheduler: BackgroundScheduler | None = None
@@ -208,6 +210,8 @@ class Poller:
         if b.dataset == "areas":
             for payload in b.records:
                 self.store.put_areas(payload)
+            if b.records:
+                self.aggregates.ensure_current()   # a new tree places tickets anew: recount
             acc.received += b.received
             return
         for rec in b.records:
@@ -290,6 +294,8 @@ class Poller:
     def _upsert(self, batch) -> tuple[UpsertResult, list[str]]:
         """Write a batch: plain upsert, or compare-and-set when it says what it expects."""
         ds = self.store.dataset(batch.dataset)
+        if batch.dataset == "tickets" and batch.expected is None:
+            return self.aggregates.upsert(batch.records), []
         if batch.expected is None:
             return ds.upsert(batch.records), []
         written, missed = ds.upsert_rebasing(batch.records, batch.expected, batch.rebase)
