@@ -262,7 +262,7 @@ class Poller:
             rec = dict(rec, withdrawn_at=stamp, updated_at=_later(rec.get("updated_at"), stamp))
             marked.append(rec)
         if marked:
-            ds.upsert(marked)
+            self.aggregates.upsert(marked)     # the counters take the withdrawn ones out
             key = self._key(feed_name, "withdrawn")
             self.store.r.zadd(key, {r["ticket_id"]: _ts(r["created_at"]) for r in marked})
             self.store.r.srem(self._key(feed_name, "open"), *[r["ticket_id"] for r in marked])
