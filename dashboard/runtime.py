@@ -152,6 +152,7 @@ class Runtime:
             # a web worker in demo mode does not know the demo feeds (`cityops poll` makes
             # them): it shows every feed the store has heard of
             rt.queries.feed_names = {f.name for f in feeds} if upstreams or not settings.demo_mode else None
+            rt.queries.feed_kinds = {f.name: f.kind for f in feeds}
             if poll:
                 rt.poller = Poller(settings, rt.store, feeds)
                 rt.poller.watch = rt.watch

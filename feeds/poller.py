@@ -169,12 +169,20 @@ class Poller:
             self.store.put_health(feed.name, health)
             return health
         self.store.put_feed_state(feed.name, ctx.state)
+        more = bool(ctx.report.pop("more", False))
+        was_loaded = health.get("backfilled", health.get("last_success") is not None)
         health.update(ok=True, last_success=now.timestamp(), consecutive_failures=0, next_try=None,
                       unreachable=False,
                       duration_s=round(time.perf_counter() - t0, 3), **totals)
         health["records_total"] = int(health.get("records_total", 0)) + totals["accepted"]
         health["rejected_total"] = int(health.get("rejected_total", 0)) + totals["rejected"]
         self._report(feed, health, ctx.report)
+        # loaded once a poll ended with nothing left to read (the first poll's backfill done)
+        health["backfilled"] = bool(was_loaded) or not more
+        if not was_loaded:
+            log.info("feed %s: %s — %d records so far (%d rejected), %.1f s", feed.name,
+                     "first load done" if health["backfilled"] else "loading, more to read",
+                     health["records_total"], health["rejected_total"], health["duration_s"])
         self.store.put_health(feed.name, health)
         return health
 
