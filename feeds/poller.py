@@ -30,10 +30,11 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from dashboard.store import Store, UpsertResult, stamp_of
 from dashboard.store_watch import STORE_ERRORS, StoreWatch
 from feeds import registry
-from feeds.base import FeedError, PollContext, Unreachable, is_down_status
+from feeds.base import FeedError, PollContext, Stopped, Unreachable, is_down_status
 from metrics.privacy import scrub_text
 
 log = logging.getLogger(__name__)
+WRITE_SLICE = 5000      # records per write between two looks at the stop flag
 
 
 def utcnow() -> datetime:
@@ -65,6 +66,8 @@ class Poller:
         # batches read from upstream whose write failed because the store was away, with the
         # cursor they lead to: written first when the store is back (not read again)
         self._pending: dict[str, tuple[list, dict]] = {}
+        # set by stop(): a poll in progress ends before its next request or write
+        self._stopping = threading.Event()
 
     # -- leadership ------------------------------------------------------------------
     def renew(self) -> bool:
@@ -103,6 +106,9 @@ class Poller:
         except STORE_ERRORS as exc:   # the store is away: the run is retried at the next interval
             self.watch.failed(exc)
             return None
+        except Stopped:
+            log.info("feed %s: poll interrupted by the stop; its cursor stays at the last write", feed.name)
+            return None
         except Exception as exc:  # noqa: BLE001 - the store itself failed (e.g. shutting down)
             log.warning("feed %s: could not record its run: %s", feed.name, exc)
             return None
@@ -130,7 +136,8 @@ class Poller:
                           extra=registry.extra_for(self.settings, feed, self.store), owner=self.owner,
                           held_ids=lambda lo, hi: self._ids_between(feed.name, "ids", lo, hi),
                           withdrawn_ids=lambda lo, hi: self._ids_between(feed.name, "withdrawn", lo, hi),
-                          held_count=lambda lo, hi: self._held_count(feed.name, lo, hi))
+                          held_count=lambda lo, hi: self._held_count(feed.name, lo, hi),
+                          stop=self._stopping)
 
         def emit(batch) -> None:
             # a page as it comes: stored first, then the state that says it was read
@@ -152,7 +159,7 @@ class Poller:
                 if isinstance(batches, list):     # keep what was read; cursor not advanced
                     self._pending[feed.name] = (batches, ctx.state)
                 raise
-        except STORE_ERRORS:
+        except (*STORE_ERRORS, Stopped):
             raise                 # not the feed's failure: no backoff, no error in its health
         except Exception as exc:  # noqa: BLE001 - any failure is a feed failure, never a crash
             fails = int(health.get("consecutive_failures", 0)) + 1
@@ -215,6 +222,8 @@ class Poller:
         return acc.totals()
 
     def _write_batch(self, feed, b, now: datetime, acc: "_Totals") -> None:
+        if self._stopping.is_set():
+            raise Stopped("the poller is stopping")
         if b.dataset == "areas":
             for payload in b.records:
                 self.store.put_areas(payload)
@@ -305,7 +314,12 @@ class Poller:
         if batch.dataset == "tickets" and batch.expected is None:
             return self.aggregates.upsert(batch.records), []
         if batch.expected is None:
-            return ds.upsert(batch.records), []
+            total = UpsertResult()
+            for i in range(0, len(batch.records), WRITE_SLICE):   # a stop is seen between slices
+                if i and self._stopping.is_set():
+                    raise Stopped("the poller is stopping")
+                total += ds.upsert(batch.records[i:i + WRITE_SLICE])
+            return total, []
         written, missed = ds.upsert_rebasing(batch.records, batch.expected, batch.rebase)
         for rid, why in missed.items():
             log.info("%s %s not written: %s", batch.dataset, rid, why)
@@ -355,10 +369,20 @@ class Poller:
         sched.start()
         self._scheduler = sched
 
-    def stop(self) -> None:
+    def stop(self, timeout_s: float = 3.0) -> None:
+        """Stop polling: a poll in progress ends before its next request or write slice (its
+        cursor stays at the last completed write); wait for it at most `timeout_s` — a
+        request to a slow upstream still in flight then is abandoned (it writes nothing)."""
+        self._stopping.set()
         if self._scheduler:
-            self._scheduler.shutdown(wait=True)
+            self._scheduler.shutdown(wait=False)
             self._scheduler = None
+        deadline = time.monotonic() + timeout_s
+        for name, lock in list(self._locks.items()):
+            if lock.acquire(timeout=max(0.0, deadline - time.monotonic())):
+                lock.release()
+            else:
+                log.info("feed %s: a request is still in flight at the stop; abandoned", name)
         if self.is_leader:
             try:
                 self.lease.release()
