@@ -136,3 +136,13 @@ def test_apo003_exports_are_the_page_buttons_files(client, api, demo_runtime):
         err = client.get(PREFIX + f"/export/industry_low_efficiency.csv?{q}", headers=leader)
         assert err.status_code == 400 and err.get_json()["error"]["message"].startswith(param), q
     assert client.get(PREFIX + "/export/overdue.pdf", headers=leader).status_code == 404
+
+
+def test_apo004_store_away_is_a_json_503_not_a_500(client, demo_runtime):
+    """Last in this module: it stops the module's Redis. Every /api/v1 read then answers 503
+    in the API's error shape (dashboard/degraded.py), through the same error path."""
+    demo_runtime.embedded.close()
+    for path in ("/kpi", "/tickets", "/alarms", "/feeds"):
+        r = client.get(PREFIX + path)
+        assert r.status_code == 503 and r.mimetype == "application/json", (path, r.status_code, r.data[:200])
+        assert r.get_json()["error"]["code"] == "store_unavailable" and r.headers["Retry-After"]
