@@ -53,8 +53,9 @@ class NoSuchAlarm(ActionError):
 
 
 def check_permission(store, viewer: Viewer, alarm_id: str, what: str, tree=None) -> dict:
-    """The alarm, when `viewer` may act on it; else `ActionRefused` (audited). An unknown
-    alarm and one outside the viewer's areas are refused alike (no probing of ids)."""
+    """The alarm, when `viewer` may act on it; else `ActionRefused` (audited): no
+    `act_on_alarms`, or the alarm outside the viewer's areas. An unknown id is `NoSuchAlarm`
+    (only a viewer who may act learns that)."""
     if not isinstance(viewer, Viewer):
         raise TypeError("alarm actions take the acting Viewer (permissions and scope are checked)")
     rec = (store.dataset("alarms").get([alarm_id]) or [None])[0] if isinstance(alarm_id, str) and alarm_id else None
@@ -62,7 +63,7 @@ def check_permission(store, viewer: Viewer, alarm_id: str, what: str, tree=None)
     if not viewer.act_on_alarms:
         why = "no act_on_alarms permission"
     elif rec is None:
-        raise NoSuchAlarm(f"no alarm {str(alarm_id)[:64]!r}")
+        raise NoSuchAlarm(f"no alarm {str(alarm_id)[:64]!r}", alarm=str(alarm_id)[:64])
     elif not area_in_scope(viewer, rec.get("grid_code"), tree):
         why = "alarm outside the viewer's areas"
     if why:

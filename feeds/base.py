@@ -20,6 +20,11 @@ class Unreachable(FeedError):
     (HTTP 500, 502, 503, 504): the poller probes it cheaply at the normal interval."""
 
 
+class Stopped(Exception):
+    """The poller is stopping (SIGTERM, Ctrl-C): the poll ends here, before its next request
+    or write. Not a feed failure; the cursor stays where the last completed write left it."""
+
+
 def is_down_status(status: int) -> bool:
     """An HTTP status that says the server is down, not that the request was wrong (501 Not
     Implemented means the server is up and does not know the method)."""
@@ -52,6 +57,12 @@ class PollContext:
     extra: dict = field(default_factory=dict)         # adapter-specific settings (thresholds, …)
     owner: str = ""                                   # which poller asks (sent as the User-Agent)
     report: dict = field(default_factory=dict)        # merged into the feed's health (coverage, …)
+    stop: Any = None                                  # a threading.Event set when the poller stops
+
+    def check_stop(self) -> None:
+        """Raise `Stopped` when the poller is stopping (adapters call it between pages)."""
+        if self.stop is not None and self.stop.is_set():
+            raise Stopped("the poller is stopping")
 
 
 def fetch(ctx: PollContext, url: str, params: dict | None = None) -> bytes:
@@ -61,6 +72,7 @@ def fetch(ctx: PollContext, url: str, params: dict | None = None) -> bytes:
     params = dict(params or {})
     if ctx.feed.api_key:
         params.setdefault("api_key", ctx.feed.api_key)
+    ctx.check_stop()                  # every page of a long backfill passes here
     try:
         resp = ctx.session.get(url, params=params, headers=headers, timeout=ctx.feed.timeout_s)
     except requests.Timeout:

@@ -30,10 +30,11 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from dashboard.store import Store, UpsertResult
 from dashboard.store_watch import STORE_ERRORS, StoreWatch
 from feeds import registry
-from feeds.base import FeedError, PollContext, Unreachable, is_down_status
+from feeds.base import FeedError, PollContext, Stopped, Unreachable, is_down_status
 from metrics.privacy import scrub_text
 
 log = logging.getLogger(__name__)
+WRITE_SLICE = 5000      # records per write between two looks at the stop flag
 
 
 def utcnow() -> datetime:
@@ -55,6 +56,8 @@ class Poller:
         self.lease = store.lease("poller", self.owner, settings.poller.lease_s)
         self.is_leader = False
         self._session = requests.Session()
+        from dashboard.aggregates import TicketAggregates   # the counters kept as tickets are written
+        self.aggregates = TicketAggregates(store, settings.city.timezone, settings.tickets)
         self._locks = {f.name: threading.Lock() for f in feeds}
         self._renew_lock = threading.Lock()
         self._scheduler: BackgroundScheduler | None = None
@@ -63,6 +66,8 @@ class Poller:
         # batches read from upstream whose write failed because the store was away, with the
         # cursor they lead to: written first when the store is back (not read again)
         self._pending: dict[str, tuple[list, dict]] = {}
+        # set by stop(): a poll in progress ends before its next request or write
+        self._stopping = threading.Event()
 
     # -- leadership ------------------------------------------------------------------
     def renew(self) -> bool:
@@ -101,6 +106,9 @@ class Poller:
         except STORE_ERRORS as exc:   # the store is away: the run is retried at the next interval
             self.watch.failed(exc)
             return None
+        except Stopped:
+            log.info("feed %s: poll interrupted by the stop; its cursor stays at the last write", feed.name)
+            return None
         except Exception as exc:  # noqa: BLE001 - the store itself failed (e.g. shutting down)
             log.warning("feed %s: could not record its run: %s", feed.name, exc)
             return None
@@ -124,7 +132,8 @@ class Poller:
         t0 = time.perf_counter()
         ctx = PollContext(feed=feed, state=dict(state), now=now, session=self._session,
                           tz=self.settings.city.timezone, open_ids=lambda: self._open_ids(feed.name),
-                          extra=registry.extra_for(self.settings, feed, self.store), owner=self.owner)
+                          extra=registry.extra_for(self.settings, feed, self.store), owner=self.owner,
+                          stop=self._stopping)
         health.update(name=feed.name, kind=feed.kind, format=feed.format, last_attempt=now.timestamp(),
                       polled_by=self.owner,
                       source=feed.url or feed.path, interval_s=feed.interval_s,
@@ -137,7 +146,7 @@ class Poller:
                 if isinstance(batches, list):     # keep what was read; cursor not advanced
                     self._pending[feed.name] = (batches, ctx.state)
                 raise
-        except STORE_ERRORS:
+        except (*STORE_ERRORS, Stopped):
             raise                 # not the feed's failure: no backoff, no error in its health
         except Exception as exc:  # noqa: BLE001 - any failure is a feed failure, never a crash
             fails = int(health.get("consecutive_failures", 0)) + 1
@@ -150,12 +159,20 @@ class Poller:
             self.store.put_health(feed.name, health)
             return health
         self.store.put_feed_state(feed.name, ctx.state)
+        more = bool(ctx.report.pop("more", False))
+        was_loaded = health.get("backfilled", health.get("last_success") is not None)
         health.update(ok=True, last_success=now.timestamp(), consecutive_failures=0, next_try=None,
                       unreachable=False,
                       duration_s=round(time.perf_counter() - t0, 3), **totals)
         health.update(ctx.report)
         health["records_total"] = int(health.get("records_total", 0)) + totals["accepted"]
         health["rejected_total"] = int(health.get("rejected_total", 0)) + totals["rejected"]
+        # loaded once a poll ended with nothing left to read (the first poll's backfill done)
+        health["backfilled"] = bool(was_loaded) or not more
+        if not was_loaded:
+            log.info("feed %s: %s — %d records so far (%d rejected), %.1f s", feed.name,
+                     "first load done" if health["backfilled"] else "loading, more to read",
+                     health["records_total"], health["rejected_total"], health["duration_s"])
         self.store.put_health(feed.name, health)
         return health
 
@@ -178,9 +195,13 @@ class Poller:
     def _write(self, feed, batches, now: datetime) -> dict:
         result, received, rejected, notes = UpsertResult(), 0, 0, []
         for b in batches:
+            if self._stopping.is_set():
+                raise Stopped("the poller is stopping")
             if b.dataset == "areas":
                 for payload in b.records:
                     self.store.put_areas(payload)
+                if b.records:
+                    self.aggregates.ensure_current()   # a new tree places tickets anew: recount
                 received += b.received
                 continue
             for rec in b.records:
@@ -200,8 +221,15 @@ class Poller:
     def _upsert(self, batch) -> tuple[UpsertResult, list[str]]:
         """Write a batch: plain upsert, or compare-and-set when it says what it expects."""
         ds = self.store.dataset(batch.dataset)
+        if batch.dataset == "tickets" and batch.expected is None:
+            return self.aggregates.upsert(batch.records), []
         if batch.expected is None:
-            return ds.upsert(batch.records), []
+            total = UpsertResult()
+            for i in range(0, len(batch.records), WRITE_SLICE):   # a stop is seen between slices
+                if i and self._stopping.is_set():
+                    raise Stopped("the poller is stopping")
+                total += ds.upsert(batch.records[i:i + WRITE_SLICE])
+            return total, []
         written, missed = ds.upsert_rebasing(batch.records, batch.expected, batch.rebase)
         for rid, why in missed.items():
             log.info("%s %s not written: %s", batch.dataset, rid, why)
@@ -251,10 +279,20 @@ class Poller:
         sched.start()
         self._scheduler = sched
 
-    def stop(self) -> None:
+    def stop(self, timeout_s: float = 3.0) -> None:
+        """Stop polling: a poll in progress ends before its next request or write slice (its
+        cursor stays at the last completed write); wait for it at most `timeout_s` — a
+        request to a slow upstream still in flight then is abandoned (it writes nothing)."""
+        self._stopping.set()
         if self._scheduler:
-            self._scheduler.shutdown(wait=True)
+            self._scheduler.shutdown(wait=False)
             self._scheduler = None
+        deadline = time.monotonic() + timeout_s
+        for name, lock in list(self._locks.items()):
+            if lock.acquire(timeout=max(0.0, deadline - time.monotonic())):
+                lock.release()
+            else:
+                log.info("feed %s: a request is still in flight at the stop; abandoned", name)
         if self.is_leader:
             try:
                 self.lease.release()

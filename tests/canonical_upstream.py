@@ -74,13 +74,24 @@ class CanonicalUpstream:
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
     def add(self, ids, at: datetime | None = None) -> None:
+        recs = [ticket(i, at) for i in ids]
         with self._lock:
-            for i in ids:
-                rec = ticket(i, at)
+            for rec in recs:
                 key = (_t(rec["updated_at"]), rec["ticket_id"])
+                if not self._keys or key > self._keys[-1]:
+                    self._keys.append(key)
+                    self._lines.append(orjson.dumps(rec))
+                    continue
                 pos = bisect.bisect_right(self._keys, key)
                 self._keys.insert(pos, key)
                 self._lines.insert(pos, orjson.dumps(rec))
+
+    def ids_through(self, since: str, after_id: str) -> set[str]:
+        """The ids a reader holding the cursor (since, after_id) must have: every ticket at or
+        before it."""
+        with self._lock:
+            end = bisect.bisect_right(self._keys, (_t(since), after_id))
+            return {k[1] for k in self._keys[:end]}
 
     def ids(self) -> set[str]:
         with self._lock:
