@@ -34,6 +34,8 @@ HEALTH_FEED = "health-feed"
 HEALTH_REJECTS = "health-rejects"
 HEALTH_PLACEMENT = "health-placement"
 HEALTH_AREAS = "health-areas"
+HEALTH_UNPLACED = "health-unplaced"    # the tickets behind an unplaced count (?placement=REASON)
+HEALTH_UNPLACED_GRID = "health-unplaced-grid"
 HEALTH_STORE = "health-store"
 
 # the industry page (亩均效益)
@@ -94,6 +96,7 @@ TK_MEMBERS_QUERY = "tk-members-query"  # store: which number is open
 
 # /overdue (department heads' board)
 OD_ROOT = "od-root"
+OD_URL = "od-url"                    # the page's own location: the filters in ?state=&dept=&area=&q=
 OD_DEPT = "od-dept"
 OD_AREA = "od-area"
 OD_STATE = "od-state"
