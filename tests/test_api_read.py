@@ -226,6 +226,11 @@ def test_api007_feeds_and_rejects(client, demo_runtime):
     assert hot["last_success"].endswith("+08:00") and hot["coverage"] is None and hot["last_error"] is None
     assert feeds["areas"]["records_held"] == len(demo_runtime.queries.tree().codes_at("grid")) + sum(
         len(demo_runtime.queries.tree().codes_at(lv)) for lv in ("city", "district", "street", "community"))
+    # coverage: as the feed reports it (the SensorThings feed counts by @iot.count), else null
+    health = demo_runtime.queries.feed_health()
+    assert all(f["coverage"] == health[n].get("coverage") for n, f in feeds.items())
+    cov = feeds["heating-sensorthings"]["coverage"]
+    assert {"upstream_count", "held", "complete"} <= set(cov)
     rejects = get(client, "/api/v1/feeds/utility-water/rejects")["rejects"]    # the sensors' "ERR" values
     assert len(rejects) == min(100, feeds["utility-water"]["rejected_total"])
     assert get(client, "/api/v1/feeds/no-such-feed/rejects", 404)["error"]["code"] == "not_found"
@@ -303,3 +308,12 @@ def test_api013_now_is_the_servers(client):
     now = datetime.fromisoformat(out["now"])
     assert abs((datetime.now(timezone.utc) - now).total_seconds()) < 120 and now.utcoffset().total_seconds() == 8 * 3600
     assert out["start"].endswith("T00:00:00+08:00")
+
+
+@pytest.mark.parametrize("tz", ["Asia/Shanghai", "America/St_Johns", "UTC"])
+def test_api014_ticket_times_are_isoformat_with_offset(tz):
+    import pandas as pd
+    s = pd.Series(pd.to_datetime(["2026-11-20T01:02:03Z", "2026-11-20T01:02:03.5Z", None,
+                                  "1999-01-01T23:59:59.000001Z"], utc=True, format="ISO8601"))
+    want = [None if pd.isna(v) else v.tz_convert(tz).isoformat() for v in s]
+    assert list(tv.iso_text(s, tz)) == want
