@@ -132,6 +132,7 @@ def test_api002_kpi_rows_equal_cityops_kpi_on_the_same_file(tmp_path, capsys):
     ("start=2026-11-20T10:00:00", "start"),
     ("start=yesterday", "start"),
     ("end=2026-02-30T00:00:00Z", "end"),
+    ("end=2026-11-20", "end"),
     ("start=2099-01-01T00:00:00Z", "start"),
 ])
 def test_api003_kpi_bad_input_is_a_400_naming_the_parameter(client, query, param):
@@ -301,6 +302,12 @@ def test_api012_audit_for_admins_only(client, tokens):
     assert [e["role"] for e in mine][:2] == ["supervisor", "operator"]          # the refusals above
     assert datetime.fromisoformat(out["entries"][0]["at"]).tzinfo is not None
     get(client, "/api/v1/audit?limit=0", 400, headers=tokens["admin"])
+
+
+def test_api013a_an_unencoded_plus_in_a_time_is_read_as_the_offset(client):
+    a = get(client, "/api/v1/kpi?start=2026-11-20T10:00:00%2B08:00&end=2026-11-21T10:00:00%2B08:00")
+    b = get(client, "/api/v1/kpi?start=2026-11-20T10:00:00+08:00&end=2026-11-21T10:00:00+08:00")
+    assert (a["start"], a["end"]) == (b["start"], b["end"]) == ("2026-11-20T10:00:00+08:00", "2026-11-21T10:00:00+08:00")
 
 
 def test_api013_now_is_the_servers(client):
