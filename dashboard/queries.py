@@ -169,6 +169,8 @@ class Queries:
 
     def placement(self) -> dict[str, int]:
         df = self.all_tickets()
+        if "withdrawn" in df:          # withdrawn upstream: counted apart, in no population
+            df = df[~df["withdrawn"].to_numpy(dtype=bool, na_value=False)]
         return placement_counts(df, df["grid"]) if len(df) else {}
 
     # -- memoized views --------------------------------------------------------------

@@ -40,6 +40,9 @@ class CanonicalUpstream:
         self.hold.set()
         self.held = threading.Event()     # set when a response is being held
         self.requests = 0
+        self.sent = 0                     # responses sent whole
+        self.queries: list[dict] = []     # the cursor each request asked from
+        self.on_sent = None               # called (in the server thread) after each response
         self.add(range(n))
         up = self
 
@@ -51,6 +54,7 @@ class CanonicalUpstream:
 
             def do_GET(self):  # noqa: N802
                 q = {k: v[-1] for k, v in parse_qs(urlsplit(self.path).query).items()}
+                up.queries.append(q)
                 body, more = up.page(q.get("updated_since", ""), q.get("after_id", ""), int(q.get("limit", 5000)))
                 up.requests += 1
                 if up.delay_s:
@@ -65,8 +69,12 @@ class CanonicalUpstream:
                     self.send_header("X-Has-More", "true" if more else "false")
                     self.end_headers()
                     self.wfile.write(body)
+                    self.wfile.flush()
                 except (BrokenPipeError, ConnectionResetError):
-                    pass
+                    return
+                up.sent += 1
+                if up.on_sent:
+                    up.on_sent(up.sent)
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), H)
         self.server.daemon_threads = True
