@@ -36,6 +36,14 @@ _UPSERT = """
 -- stamps, then one HSET of the bodies, one of the stamps, one ZADD to the change log and one
 -- SET of the sequence number. Records are taken in order; an id met twice in one batch is
 -- compared with the version the batch itself wrote.
+-- Stamps are UTC ISO texts ending in Z, with or without a fraction ("...:31Z", "...:31.5Z"):
+-- they are compared with the fraction padded to six digits, so "...:31.5Z" is newer than
+-- "...:31Z" (as texts it would sort before it) and "...:31.500000Z" is the same version.
+local function key(s)
+  local base, frac = string.match(s, '^(.-:%d%d)%.?(%d*)Z$')
+  if not base then return s end
+  return base .. '.' .. string.sub(frac .. '000000', 1, 6) .. 'Z'
+end
 local cas = ARGV[1] == '1'
 local step = cas and 4 or 3
 local out = {0, 0, 0, 0}   -- inserted, updated, unchanged, stale; then the conflicting ids
@@ -53,7 +61,7 @@ for k = 1, #ids do
   local old = written[id]
   if old == nil then old = stored[k] end
   if old == false then old = nil end
-  local newer = (not old) or stamp > old
+  local newer = (not old) or key(stamp) > key(old)
   if cas and not (newer and ARGV[i + 3] == (old and ('=' .. old) or '')) then
     out[#out + 1] = id
   elseif newer then
@@ -63,7 +71,7 @@ for k = 1, #ids do
     log[#log + 1] = seq; log[#log + 1] = id
     written[id] = stamp
     if old then out[2] = out[2] + 1 else out[1] = out[1] + 1 end
-  elseif stamp == old then
+  elseif key(stamp) == key(old) then
     out[3] = out[3] + 1
   else
     out[4] = out[4] + 1
