@@ -46,6 +46,7 @@ class Queries:
         # the store has heard of. A feed renamed or removed from the settings keeps its old
         # health record in the store; it is shown apart, not as a dead feed on the wall.
         self.feed_names: set[str] | None = None
+        self.feed_kinds: dict[str, str] = {}    # configured feed name → kind (set with feed_names)
 
     # -- versions and the area tree -------------------------------------------------
     def versions(self) -> dict[str, int]:
@@ -114,18 +115,31 @@ class Queries:
         """The tickets this viewer may see, within `area` (a node code) when given."""
         df = self.all_tickets()
         tree = self.tree()
-        mask = pd.Series(True, index=df.index)
-        if viewer.areas and tree is not None:
-            allowed = pd.Series(False, index=df.index)
-            for code in viewer.areas:
-                if code in tree:
-                    allowed |= tree.in_subtree(df["grid"], code)
-            mask &= allowed
+        mask = self.scope_mask(viewer, df["grid"])
         if viewer.departments:
             mask &= df["department"].isin(viewer.departments)
         if area and tree is not None and area != tree.root.code and area in tree:
             mask &= tree.in_subtree(df["grid"], area)
         return df[mask] if not mask.all() else df
+
+    # -- the viewer's area scope -------------------------------------------------------
+    def scope_mask(self, viewer: Viewer, grid_codes: pd.Series) -> pd.Series:
+        """True where a record's grid lies in the viewer's areas (everywhere for a role
+        scoped to the whole city). The one area-scope rule of tickets, alarms and actions."""
+        tree = self.tree()
+        if not viewer.areas or tree is None:
+            return pd.Series(True, index=grid_codes.index)
+        allowed = pd.Series(False, index=grid_codes.index)
+        for code in viewer.areas:
+            if code in tree:
+                allowed |= tree.in_subtree(grid_codes, code)
+        return allowed
+
+    def area_visible(self, viewer: Viewer, code: str | None) -> bool:
+        """Whether area node `code` lies inside the viewer's scope (its areas' subtrees)."""
+        if not viewer.areas:
+            return True
+        return bool(code is not None and self.scope_mask(viewer, pd.Series([code], dtype=object)).iloc[0])
 
     def for_display(self, df: pd.DataFrame, viewer: Viewer, view: str = "") -> pd.DataFrame:
         """Personal data masked unless the viewer's role allows it; an unmasked view is
@@ -155,6 +169,8 @@ class Queries:
 
     def placement(self) -> dict[str, int]:
         df = self.all_tickets()
+        if "withdrawn" in df:          # withdrawn upstream: counted apart, in no population
+            df = df[~df["withdrawn"].to_numpy(dtype=bool, na_value=False)]
         return placement_counts(df, df["grid"]) if len(df) else {}
 
     # -- memoized views --------------------------------------------------------------
@@ -236,9 +252,22 @@ class Queries:
 
     # -- feeds -----------------------------------------------------------------------
     def feed_health(self) -> dict[str, dict]:
-        """Health of the configured feeds, by name."""
+        """Health of the configured feeds, by name. A configured feed not yet polled has a
+        record too ({"name", "kind"}, no `last_success`): the wall shows it as loading
+        instead of leaving it out."""
         health = self.store.health()
-        return health if self.feed_names is None else {n: h for n, h in health.items() if n in self.feed_names}
+        if self.feed_names is None:
+            return health
+        out = {n: h for n, h in health.items() if n in self.feed_names}
+        for name in self.feed_names - set(out):
+            out[name] = {"name": name, "kind": self.feed_kinds.get(name, "")}
+        return out
+
+    def sensor_feeds_configured(self) -> bool:
+        """Whether any sensor feed is configured (else the wall says so instead of "0 alarms")."""
+        if self.feed_names is None:
+            return any(h.get("kind") == "sensors" for h in self.store.health().values())
+        return "sensors" in self.feed_kinds.values()
 
     def retired_feeds(self) -> dict[str, dict]:
         """Health records of feeds no longer in the settings (their last run, for the record)."""

@@ -17,6 +17,7 @@ from dashboard.queries import Queries
 from dashboard.redis_server import EmbeddedRedis, connect, persistence
 from dashboard.settings import FeedSettings, Settings
 from dashboard.store import Store
+from dashboard.store_watch import STORE_ERRORS, StoreWatch
 from feeds.poller import Poller
 
 log = logging.getLogger(__name__)
@@ -70,6 +71,7 @@ class Runtime:
         self._stop = threading.Event()
         self._warmer: threading.Thread | None = None
         self._store_status: tuple[float, dict] | None = None
+        self.watch = StoreWatch()      # is the store reachable (pages, API, poller of this process)
 
     def store_status(self, max_age_s: float = 30.0) -> dict:
         """The store's kind and persistence (`redis_server.persistence`), read at most every
@@ -77,11 +79,28 @@ class Runtime:
         import time
 
         now = time.monotonic()
-        if self._store_status and now - self._store_status[0] < max_age_s:
-            return self._store_status[1]
-        status = {"kind": "embedded" if self.embedded else "external", **persistence(self.store.r)}
+        if self._store_status and now - self._store_status[0] < max_age_s and self.watch.reachable:
+            return dict(self._store_status[1], **self._reachability())
+        try:
+            status = {"kind": "embedded" if self.embedded else "external", **persistence(self.store.r)}
+        except STORE_ERRORS as exc:
+            self.watch.failed(exc)
+            last = self._store_status[1] if self._store_status else {
+                "kind": "embedded" if self.embedded else "external", "mode": "unknown", "durable": None,
+                "warning": None}
+            return dict(last, **self._reachability())
+        self.watch.ok()
         self._store_status = (now, status)
-        return status
+        return dict(status, **self._reachability())
+
+    def _reachability(self) -> dict:
+        from datetime import datetime, timezone
+
+        st = self.watch.state()
+        since = st["since"]
+        return {"reachable": st["reachable"],
+                "unreachable_since": None if since is None else
+                datetime.fromtimestamp(since, timezone.utc).isoformat(timespec="microseconds")}
 
     def check_persistence(self) -> dict:
         """Read the store's persistence now and say plainly in the log if data is at risk."""
@@ -100,13 +119,19 @@ class Runtime:
             while not self._stop.wait(every_s):
                 try:
                     self.queries.all_tickets()
-                except Exception as exc:  # noqa: BLE001 - the store may be briefly away
+                    self.watch.ok()
+                except STORE_ERRORS as exc:   # the store is away: logged once by the watch
+                    self.watch.failed(exc)
+                except Exception as exc:  # noqa: BLE001 - keep warming
                     log.debug("warm-up: %s", exc)
         self._warmer = threading.Thread(target=loop, name="cityops-warm", daemon=True)
         self._warmer.start()
 
     @classmethod
-    def start(cls, settings: Settings, poll: bool = True) -> "Runtime":
+    def start(cls, settings: Settings, poll: bool = True, upstreams: bool = True) -> "Runtime":
+        """Open the store; with `upstreams`, start the demo city's simulated upstreams (demo
+        mode); with `poll`, the poller. A web worker under gunicorn starts neither: it only
+        reads the store (the demo's upstreams and poller run in `cityops poll`)."""
         embedded = None
         url = settings.store.redis_url
         if not url:
@@ -117,16 +142,20 @@ class Runtime:
             rt.store.ping()
             rt.check_persistence()
             feeds = [area_feed(settings)] + list(settings.feeds)
-            if settings.demo_mode:
+            if settings.demo_mode and upstreams:
                 rt.simulator = _start_simulator(settings)
                 feeds += demo_feeds(rt.simulator.base_url)
                 rt.sensor_simulator = _start_sensor_simulator(settings, rt.store)
                 feeds += sensor_demo_feeds(rt.sensor_simulator.base_url)
                 feeds.append(demo_industry_feed(settings))
             rt.feeds = feeds
-            rt.queries.feed_names = {f.name for f in feeds}
+            # a web worker in demo mode does not know the demo feeds (`cityops poll` makes
+            # them): it shows every feed the store has heard of
+            rt.queries.feed_names = {f.name for f in feeds} if upstreams or not settings.demo_mode else None
+            rt.queries.feed_kinds = {f.name: f.kind for f in feeds}
             if poll:
                 rt.poller = Poller(settings, rt.store, feeds)
+                rt.poller.watch = rt.watch
                 rt.poller.start()
         except BaseException:
             rt.close()
@@ -137,12 +166,14 @@ class Runtime:
         if self._closed:
             return
         self._closed = True
+        log.info("stopping: poller, upstreams, store")
         self._stop.set()
         if self._warmer:
-            self._warmer.join(timeout=30)
+            self._warmer.join(timeout=2)
         for step in (self._stop_poller, self._stop_simulator, self._stop_redis):
             try:
                 step()
+                log.debug("stopped: %s", step.__name__)
             except Exception as exc:  # noqa: BLE001 - keep closing the rest
                 log.warning("shutdown step %s: %s", step.__name__, exc)
 
@@ -206,11 +237,45 @@ def install_signal_handlers() -> None:
     if threading.current_thread() is not threading.main_thread():
         return
 
+    def _again(signum, frame):     # a second signal must not cut the shutdown short
+        log.info("signal %s: already stopping", signum)
+
     def _raise(signum, frame):
+        signal.signal(signal.SIGTERM, _again)
+        signal.signal(signal.SIGINT, _again)
         raise KeyboardInterrupt(f"signal {signum}")
     signal.signal(signal.SIGTERM, _raise)
     # a shell starts background jobs with SIGINT ignored; Ctrl-C must always stop us
-    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGINT, _raise)
 
 
-__all__ = ["Runtime", "demo_feeds", "install_signal_handlers", "replace"]
+def exit_after_close(code: int = 0) -> None:
+    """After `Runtime.close()`: exit now if a worker thread is still blocked (a request to a
+    slow upstream in flight, abandoned by the poller) — the interpreter would otherwise wait
+    for it at exit. Everything that writes is stopped by then; logs are flushed first."""
+    import os
+    import sys
+
+    import time
+    from concurrent.futures import thread as pool_threads
+
+    def blocked() -> list[str]:
+        # non-daemon threads, and pool workers (the scheduler's; daemon threads that
+        # concurrent.futures still joins at exit)
+        pool = set(getattr(pool_threads, "_threads_queues", {}))
+        return [t.name for t in threading.enumerate()
+                if t is not threading.current_thread() and t.is_alive() and (not t.daemon or t in pool)]
+    deadline = time.monotonic() + 0.5          # idle pool workers leave as soon as they are told
+    while blocked() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    stuck = blocked()
+    if not stuck:
+        return
+    log.info("exiting without waiting for %d blocked thread(s): %s", len(stuck), ", ".join(stuck[:5]))
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
+__all__ = ["Runtime", "demo_feeds", "exit_after_close", "install_signal_handlers", "replace"]

@@ -8,6 +8,7 @@ PAGE = "page"
 CLOCK = "clock"
 TICK = "tick"                 # the refresh interval
 NAV = "nav"
+STORE_BANNER = "store-banner"   # degraded mode: the data store is unreachable
 
 # the wall
 WALL_FEEDS = "wall-feeds"
@@ -33,6 +34,8 @@ HEALTH_FEED = "health-feed"
 HEALTH_REJECTS = "health-rejects"
 HEALTH_PLACEMENT = "health-placement"
 HEALTH_AREAS = "health-areas"
+HEALTH_UNPLACED = "health-unplaced"    # the tickets behind an unplaced count (?placement=REASON)
+HEALTH_UNPLACED_GRID = "health-unplaced-grid"
 HEALTH_STORE = "health-store"
 
 # the industry page (亩均效益)
@@ -93,6 +96,7 @@ TK_MEMBERS_QUERY = "tk-members-query"  # store: which number is open
 
 # /overdue (department heads' board)
 OD_ROOT = "od-root"
+OD_URL = "od-url"                    # the page's own location: the filters in ?state=&dept=&area=&q=
 OD_DEPT = "od-dept"
 OD_AREA = "od-area"
 OD_STATE = "od-state"
@@ -119,6 +123,10 @@ ALARM_TEAMS = "alarm-teams"
 ALARM_F_NETWORK = "alarm-f-network"
 ALARM_F_LEVEL = "alarm-f-level"
 ALARM_F_STATUS = "alarm-f-status"
+ALARM_F_SINCE = "alarm-f-since"       # raised within (24 h, 7 days, 30 days, all)
+ALARM_URL = "alarm-url"               # the page's own location: ?alarm=ID opens the alarm's own page
+ALARM_MAIN = "alarm-main"             # the map and list (hidden while an alarm's own page is open)
+ALARM_PAGE = "alarm-page"             # an alarm's own page: its whole timeline
 ALARM_GRID = "alarm-grid"
 ALARM_SELECTED = "alarm-selected"
 ALARM_DETAIL = "alarm-detail"
