@@ -114,18 +114,28 @@ def _zip_rows(values, formulas):
         yield list(r), list(next(formulas, ()) or ())
 
 
+MAX_CELL = 131_072   # the csv module's default field limit; also what the canonical ticket feed allows
+
+
 def _csv_rows(text: str) -> list:
-    """The CSV's rows; a line the reader refuses (a field over the limit) is a `BadRow` and
+    """The CSV's rows; a line the reader refuses, or with a field over `MAX_CELL` characters
+    (whatever limit the csv module was given elsewhere in the process), is a `BadRow` and
     reading goes on with the next line."""
     rows: list = []
     reader = csv.reader(io.StringIO(text))
     while True:
         try:
-            rows.append(next(reader))
+            row = next(reader)
         except StopIteration:
             return rows
         except csv.Error as exc:
-            rows.append(BadRow(f"line {reader.line_num}: the CSV reader refused the line: {exc}"))
+            rows.append(BadRow(f"line {reader.line_num}: the CSV reader refused the line ({exc}): "
+                               f"a field over {MAX_CELL:,} characters?"))
+            continue
+        long = next((i for i, cell in enumerate(row) if len(cell) > MAX_CELL), None)
+        rows.append(row if long is None else
+                    BadRow(f"line {reader.line_num}: column {long + 1} has {len(row[long]):,} characters, "
+                           f"over {MAX_CELL:,}"))
 
 
 def _map_header(table: list[list[object]], config: IndustryFeedConfig) -> tuple[int, dict[int, str]]:
