@@ -11,7 +11,7 @@ from layouts import wall as view
 from layouts.components import feed_chips, feed_state, fmt_count, fmt_rate
 from layouts.i18n import kind_text, t
 
-STATE_RANK = {"ok": 0, "loading": 1, "failing": 1, "stale": 2, "never": 3, "dead": 3}
+STATE_RANK = {"ok": 0, "loading": 1, "failing": 1, "incomplete": 1, "stale": 2, "never": 3, "dead": 3}
 
 
 def tickets_loading(health: dict[str, dict], now_ts: float) -> bool:

@@ -10,7 +10,8 @@ from layouts.components import grid_options
 from layouts.i18n import t
 
 HEALTH_COLUMNS = ("health.feed", "health.kind", "health.status", "health.last_success", "health.age",
-                  "health.duration", "health.last_run", "health.totals", "health.next_try", "health.error")
+                  "health.duration", "health.last_run", "health.totals", "health.coverage", "health.next_try",
+                  "health.error")
 
 
 def reject_columns(lang: str) -> list[dict]:
