@@ -8,8 +8,8 @@ In production, `gunicorn app:server -w N` with REDIS_URL set: every worker build
 only the holder of the poller lease polls.
 """
 
-from dashboard.cli import serve_main
-from dashboard.server import build
+from dashboard.app.cli import serve_main
+from dashboard.app.server import build
 
 # settings (CITYOPS_CONFIG or defaults) → store, poller, demo upstream → the Dash app
 runtime, app = build()

@@ -8,8 +8,8 @@ from zoneinfo import ZoneInfo
 import plotly.graph_objects as go
 from dash import ALL, Input, Output, State, callback_context, dcc, html, no_update
 
-from dashboard import alarm_actions as actions
-from dashboard import alarm_views as views
+from dashboard.queries import alarm_actions as actions
+from dashboard.queries import alarm_views as views
 from layouts import alarms as view
 from layouts import ids
 from layouts.i18n import age_text, kind_text, t
@@ -148,7 +148,7 @@ def act(which: str, alarm_id, done, lang, rt, viewer, now: datetime | None = Non
 
 
 def register(app, rt) -> None:
-    from dashboard.access import current_viewer
+    from dashboard.queries.access import current_viewer
 
     def viewer():
         return current_viewer(rt.settings.access)

@@ -11,7 +11,7 @@ from dataclasses import asdict
 import pandas as pd
 from dash import Input, Output, State, ctx, no_update
 
-from dashboard import ticket_views as tv
+from dashboard.queries import ticket_views as tv
 from layouts import ids
 from layouts.i18n import t
 from layouts.tickets import formula
@@ -65,7 +65,7 @@ def show(mq: tv.MemberQuery, asof: dict, lang: str, rt, viewer) -> tuple:
 
 
 def register(app, rt) -> None:
-    from dashboard.access import current_viewer
+    from dashboard.queries.access import current_viewer
 
     def _members(table_cell, dept_cell, trend_click, cat_click, part, close, asof, lang, stored):
         trigger = ctx.triggered_id

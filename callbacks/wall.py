@@ -48,7 +48,7 @@ def update(n_intervals, lang: str | None, rt, viewer, now: datetime | None = Non
 
 
 def register(app, rt) -> None:
-    from dashboard.access import current_viewer
+    from dashboard.queries.access import current_viewer
 
     app.callback(
         Output(ids.kpi(ALL), "children"), Output(ids.kpi_tile(ALL), "className"),
@@ -70,7 +70,7 @@ def areas_url(rt) -> str:
 def alarm_part(lang: str | None, rt, viewer, now: datetime | None = None) -> tuple:
     """(the network × level table and, for emergency mode, the serious alarms listed;
     the active level I/II alarms the browser compares with those it has seen, to flash)."""
-    from dashboard import alarm_views
+    from dashboard.queries import alarm_views
     from metrics.alarm_rules import LEVEL_NAMES, LEVELS
 
     lang = lang or "zh"
@@ -121,7 +121,7 @@ function (n_mode, n_sound, mode, sound) {
 
 
 def register_alarms(app, rt) -> None:
-    from dashboard.access import current_viewer
+    from dashboard.queries.access import current_viewer
 
     app.callback(Output(ids.WALL_ALARMS, "children"), Output(ids.WALL_SERIOUS, "data"),
                  Input(ids.WALL_ALARM_TICK, "n_intervals"), State(ids.LANG, "data"))(

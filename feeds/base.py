@@ -32,7 +32,7 @@ class Batch:
 
 @dataclass
 class PollContext:
-    feed: Any                     # dashboard.settings.FeedSettings
+    feed: Any                     # dashboard.config.settings.FeedSettings
     state: dict                   # the feed's cursor; saved only after a successful poll
     now: datetime                 # aware, UTC
     session: requests.Session

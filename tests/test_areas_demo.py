@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 import shapely
 
-from feeds.areas_file import demo_area_paths, read_area_files
+from feeds.areas.files import demo_area_paths, read_area_files
 from metrics.areas import AreaTree
 
 WUHAI = "150300000000"

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from dashboard.app_factory import create_app
+from dashboard.app.factory import create_app
 from tests.conftest import polled_demo_runtime
 
 pytestmark = pytest.mark.browser

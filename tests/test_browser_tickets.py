@@ -11,7 +11,7 @@ pytestmark = pytest.mark.browser
 
 
 def test_tkb001_click_a_district_row_then_go_back(dash_duo, demo_runtime):
-    from dashboard.app_factory import create_app
+    from dashboard.app.factory import create_app
 
     tree = demo_runtime.queries.tree()
     district = tree.children(tree.root.code)[0]

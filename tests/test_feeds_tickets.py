@@ -7,8 +7,8 @@ import json
 import pytest
 
 from feeds.base import FeedError
-from feeds.canonical import PayloadError, parse_tickets
-from feeds.open311 import parse_requests
+from feeds.tickets.canonical import PayloadError, parse_tickets
+from feeds.tickets.open311 import parse_requests
 from tests.conftest import SHARED
 
 SPEC = SHARED / "data" / "payloads" / "open311"

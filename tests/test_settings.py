@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from dashboard.settings import SettingsError, load_settings
+from dashboard.config.settings import SettingsError, load_settings
 
 
 def write(tmp_path, text: str):
@@ -69,7 +69,7 @@ def test_set005_example_file_is_valid_and_complete():
 
 def test_set006_bad_file_stops_the_start_with_the_message(tmp_path):
     p = write(tmp_path, '[server]\nrefresh_s = 0\n')
-    proc = subprocess.run([sys.executable, "-m", "dashboard.cli", "run", "--config", str(p)],
+    proc = subprocess.run([sys.executable, "-m", "dashboard.app.cli", "run", "--config", str(p)],
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2
     assert "[server.refresh_s] expected 1..3600 seconds, got 0" in proc.stderr

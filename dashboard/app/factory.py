@@ -1,0 +1,70 @@
+"""Build the Dash app for a runtime: frame, pages, callbacks, cache, map data routes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import orjson
+from dash import Dash, dcc, html
+from flask import Response, jsonify, request
+from flask_caching import Cache
+
+from callbacks import alarms as alarms_cb
+from callbacks import frame as frame_cb
+from callbacks import health as health_cb
+from callbacks import industry as industry_cb
+from callbacks import overdue as overdue_cb
+from callbacks import tickets as tickets_cb
+from callbacks import wall as wall_cb
+from layouts.frame import frame
+
+ASSETS = Path(__file__).resolve().parents[2] / "assets"
+
+# page path → its callbacks module (each has page(lang, rt) and register(app, rt))
+PAGE_MODULES = {"/": wall_cb, "/health": health_cb, "/industry": industry_cb, "/tickets": tickets_cb, "/overdue": overdue_cb,
+                "/alarms": alarms_cb}
+
+
+def create_app(rt) -> Dash:
+    s = rt.settings
+    app = Dash(__name__, assets_folder=str(ASSETS), title=s.city.name + " · 城运中心",
+               suppress_callback_exceptions=True, update_title=None, serve_locally=True,
+               compress=False)
+    app.layout = html.Div([dcc.Store(id="city-tz", data=s.city.timezone),
+                           frame(s.server.refresh_s, s.city.language, s.city.name)])
+    cache = Cache(app.server, config={"CACHE_TYPE": "RedisCache", "CACHE_REDIS_URL": rt.redis_url,
+                                      "CACHE_KEY_PREFIX": f"{s.store.namespace}:cache:",
+                                      "CACHE_DEFAULT_TIMEOUT": 600})
+    rt.queries.cache = cache
+    frame_cb.register(app, rt)
+    for path, module in PAGE_MODULES.items():
+        frame_cb.PAGES[path] = module.page
+        module.register(app, rt)
+    _routes(app, rt)
+    return app
+
+
+def _routes(app: Dash, rt) -> None:
+    server = app.server
+    alarms_cb.register_routes(server, rt)
+
+    @server.get("/api/areas.geojson")
+    def areas_geojson():
+        """Area shapes by URL (cached by the browser), not inside callback payloads."""
+        tree = rt.queries.tree()
+        if tree is None:
+            return Response(b'{"type":"FeatureCollection","features":[]}', mimetype="application/geo+json")
+        level = request.args.get("level")
+        parent = request.args.get("parent")
+        if parent and parent in tree:
+            gj = tree.children_geojson(parent)
+        else:
+            gj = tree.geojson(tree.codes_at(level) if level in tree.levels else [tree.root.code])
+        resp = Response(orjson.dumps(gj), mimetype="application/geo+json")
+        resp.headers["Cache-Control"] = "max-age=60"
+        return resp
+
+    @server.get("/healthz")
+    def healthz():
+        ok = rt.store.ping()
+        return jsonify(ok=ok, versions=rt.queries.versions(), leader=bool(rt.poller and rt.poller.is_leader))
