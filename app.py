@@ -8,11 +8,14 @@ In production, `gunicorn app:server -w N` with REDIS_URL set: every worker build
 only the holder of the poller lease polls.
 """
 
-from dashboard.app.cli import serve_main
+import sys
+
+from dashboard.app.cli import script_config, serve_main
 from dashboard.app.server import build
 
-# settings (CITYOPS_CONFIG or defaults) → store, poller, demo upstream → the Dash app
-runtime, app = build()
+# settings (`python app.py --config F`; else CITYOPS_CONFIG or defaults) → store, poller,
+# demo upstream → the Dash app. Under gunicorn the command line is gunicorn's, not ours.
+runtime, app = build(script_config(sys.argv[1:]) if __name__ == "__main__" else None)
 
 # the Flask server, for gunicorn
 server = app.server

@@ -67,12 +67,13 @@ def update(n, feed: str | None, lang: str | None, rt, now: datetime | None = Non
             rejects.append({"key": f"{r.get('at')}-{r.get('index')}-{i}", "at": _when(r.get("at"), tz),
                             "index": r.get("index"), "ticket_id": r.get("ticket_id") or r.get("credit_code"),
                             "reason": r.get("reason"), "excerpt": r.get("excerpt")})
-    return table, place, areas, rejects
+    return table, place, areas, rejects, view.store_line(rt.store_status(), lang)
 
 
 def register(app, rt) -> None:
     app.callback(Output(ids.HEALTH_TABLE, "children"), Output(ids.HEALTH_PLACEMENT, "children"),
                  Output(ids.HEALTH_AREAS, "children"), Output(ids.HEALTH_REJECTS, "rowData"),
+                 Output(ids.HEALTH_STORE, "children"),
                  Input(ids.TICK, "n_intervals"), Input(ids.HEALTH_FEED, "value"), State(ids.LANG, "data"))(
         lambda n, feed, lang: update(n, feed, lang, rt))
 

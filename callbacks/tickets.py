@@ -178,4 +178,5 @@ def register(app, rt) -> None:
 
 def page(lang: str, rt):
     bounds = rt.queries.map_bounds()
-    return view.layout(lang, bounds, rt.settings.map.tile_url, rt.settings.map.attribution)
+    return view.layout(lang, bounds, rt.settings.map.tile_url, rt.settings.map.attribution,
+                       rt.settings.tickets.min_rank_volume)

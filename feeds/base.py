@@ -15,6 +15,17 @@ class FeedError(Exception):
     """The upstream failed as a whole (unreachable, HTTP error, unreadable payload)."""
 
 
+class Unreachable(FeedError):
+    """The upstream did not answer (no connection, a timeout) or answered that it is down
+    (HTTP 500, 502, 503, 504): the poller probes it cheaply at the normal interval."""
+
+
+def is_down_status(status: int) -> bool:
+    """An HTTP status that says the server is down, not that the request was wrong (501 Not
+    Implemented means the server is up and does not know the method)."""
+    return status >= 500 and status != 501
+
+
 @dataclass
 class Batch:
     """What one poll of one feed produced for one dataset."""
@@ -52,11 +63,13 @@ def fetch(ctx: PollContext, url: str, params: dict | None = None) -> bytes:
     try:
         resp = ctx.session.get(url, params=params, headers=headers, timeout=ctx.feed.timeout_s)
     except requests.Timeout:
-        raise FeedError(f"timed out after {ctx.feed.timeout_s:g} s: {url}") from None
+        raise Unreachable(f"timed out after {ctx.feed.timeout_s:g} s: {url}") from None
     except requests.ConnectionError as exc:
-        raise FeedError(f"cannot connect: {url} ({_short(exc)})") from None
+        raise Unreachable(f"cannot connect: {url} ({_short(exc)})") from None
     except requests.RequestException as exc:
         raise FeedError(f"request failed: {url} ({_short(exc)})") from None
+    if is_down_status(resp.status_code):
+        raise Unreachable(f"HTTP {resp.status_code} from {url}: {_error_text(resp)}")
     if resp.status_code >= 400:
         raise FeedError(f"HTTP {resp.status_code} from {url}: {_error_text(resp)}")
     return resp.content

@@ -6,7 +6,11 @@ holder dies, another process takes it over within the lease time.
 
 A feed that fails keeps its last good data (nothing is deleted), records the error in its
 health, and backs off: it retries after 2×, 4×, … its interval, capped by the settings,
-and returns to its normal pace after the first success.
+and returns to its normal pace after the first success. An upstream that is down (no
+connection, a timeout, HTTP 500/502/503/504: `feeds.base.Unreachable`) is meanwhile probed
+at the feed's normal interval by one cheap request (`HEAD` of the feed's URL, or the
+file's existence): as soon as it answers, the full poll runs, so recovery after an outage
+comes within one interval of the upstream's return, not after the backoff.
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 
 from dashboard.store import Store, UpsertResult
 from feeds import registry
-from feeds.base import FeedError, PollContext
+from feeds.base import FeedError, PollContext, Unreachable, is_down_status
 
 log = logging.getLogger(__name__)
 
@@ -84,7 +88,14 @@ class Poller:
         now = self.clock()
         health = self.store.feed_health(feed.name)
         if not force and health.get("next_try") and now.timestamp() < health["next_try"]:
-            return None
+            last = max(float(health.get("last_attempt") or 0), float(health.get("last_probe") or 0))
+            if not health.get("unreachable") or now.timestamp() - last < feed.interval_s / 2:
+                return None        # backing off; a dead upstream is probed once an interval
+            up = self._probe(feed)
+            health.update(last_probe=now.timestamp(), last_probe_ok=up)
+            if not up:
+                self.store.put_health(feed.name, health)
+                return None
         state = self.store.feed_state(feed.name)
         t0 = time.perf_counter()
         ctx = PollContext(feed=feed, state=dict(state), now=now, session=self._session,
@@ -101,6 +112,7 @@ class Poller:
             fails = int(health.get("consecutive_failures", 0)) + 1
             delay = min(feed.interval_s * 2 ** fails, self.settings.poller.backoff_max_s)
             health.update(ok=False, last_error=_describe(exc), last_error_at=now.timestamp(),
+                          unreachable=_unreachable(exc),
                           consecutive_failures=fails, next_try=now.timestamp() + delay,
                           duration_s=round(time.perf_counter() - t0, 3))
             log.warning("feed %s failed (%d in a row, retry in %.0f s): %s", feed.name, fails, delay, exc)
@@ -108,6 +120,7 @@ class Poller:
             return health
         self.store.put_feed_state(feed.name, ctx.state)
         health.update(ok=True, last_success=now.timestamp(), consecutive_failures=0, next_try=None,
+                      unreachable=False,
                       duration_s=round(time.perf_counter() - t0, 3), **totals)
         health["records_total"] = int(health.get("records_total", 0)) + totals["accepted"]
         health["rejected_total"] = int(health.get("rejected_total", 0)) + totals["rejected"]
@@ -145,6 +158,21 @@ class Poller:
         for rid, why in missed.items():
             log.info("%s %s not written: %s", batch.dataset, rid, why)
         return written, [f"{batch.dataset} {rid} not written: {why}" for rid, why in missed.items()]
+
+    # -- a cheap look at a dead upstream ----------------------------------------------------
+    def _probe(self, feed) -> bool:
+        """Does the upstream answer again? One `HEAD` of the feed's URL (any answer but a
+        "down" status counts: 404 or 405 still mean the server is back), or the file exists."""
+        if not feed.url:
+            return bool(feed.path) and os.path.exists(feed.path)
+        params = {"api_key": feed.api_key} if feed.api_key else None
+        try:
+            resp = self._session.head(feed.url, params=params, timeout=min(float(feed.timeout_s), 5.0),
+                                      allow_redirects=False,
+                                      headers={"User-Agent": f"cityops-poller/{self.owner}"})
+        except requests.RequestException:
+            return False
+        return not is_down_status(resp.status_code)
 
     # -- the open records of a feed (for Open311's re-query of older requests) --------
     def _track_open(self, feed_name: str, batch) -> None:
@@ -185,6 +213,22 @@ class Poller:
             except Exception:  # noqa: BLE001 - the store may already be gone at exit
                 pass
             self.is_leader = False
+
+
+def _unreachable(exc: BaseException) -> bool:
+    """Was the failure the upstream being down (so a cheap probe can tell when it is back)?
+    Adapters often re-raise requests' errors as a FeedError `from None`: the original stays
+    in `__context__`."""
+    seen: set[int] = set()
+    e: BaseException | None = exc
+    while e is not None and id(e) not in seen:
+        seen.add(id(e))
+        if isinstance(e, (Unreachable, requests.ConnectionError, requests.Timeout)):
+            return True
+        if isinstance(e, requests.HTTPError) and e.response is not None and is_down_status(e.response.status_code):
+            return True
+        e = e.__cause__ or e.__context__
+    return False
 
 
 def _describe(exc: Exception) -> str:

@@ -30,9 +30,25 @@ def health_table(rows: list[list], lang: str) -> html.Table:
     return html.Table([head, body], className="health")
 
 
+def store_line(status: dict, lang: str) -> list:
+    """The store's kind and persistence, and a plain warning when data would not survive."""
+    mode = status.get("mode", "unknown")
+    out = [html.Span(f"{t('health.store', lang)}: {t('store.kind.' + status.get('kind', 'external'), lang)} · "
+                     f"{t('store.mode.' + mode, lang)}", className="store-mode")]
+    warn = None
+    if mode in ("snapshots", "none", "unknown"):
+        warn = t("store.warn." + mode, lang)
+    elif status.get("appendfsync") == "no":
+        warn = t("store.warn.fsync", lang)
+    if warn:
+        out.append(html.P(warn, className="store-warning error"))
+    return out
+
+
 def layout(lang: str, feeds: list[str]) -> html.Div:
     return html.Div(className="health-page", children=[
         html.H2(t("health.title", lang)),
+        html.Div(id=ids.HEALTH_STORE, className="health-store"),
         html.Div(id=ids.HEALTH_TABLE),
         html.Div(className="health-row", children=[
             html.Section(className="panel", children=[html.H3(t("health.placement", lang)),

@@ -33,6 +33,7 @@ HEALTH_FEED = "health-feed"
 HEALTH_REJECTS = "health-rejects"
 HEALTH_PLACEMENT = "health-placement"
 HEALTH_AREAS = "health-areas"
+HEALTH_STORE = "health-store"
 
 # the industry page (亩均效益)
 IND_URL = "ind-url"                  # the page's own dcc.Location (the frame's fires before the page exists)

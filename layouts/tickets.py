@@ -58,12 +58,18 @@ def drill_columns(lang: str) -> list[dict]:
     return [name] + [_metric_col(m, lang) for m in METRIC_IDS]
 
 
-def department_columns(lang: str) -> list[dict]:
+def department_columns(lang: str, min_volume: int = 10) -> list[dict]:
+    """Ranked departments first; the others show "样本不足" instead of a rank (METRICS.md)."""
+    too_few = t("tickets.too_few", lang).replace("'", "\\'")
     return [
-        {"field": "rank", "headerName": t("tickets.rank", lang), "width": 72, "type": "numericColumn"},
+        {"field": "rank", "headerName": t("tickets.rank", lang), "width": 92, "type": "numericColumn",
+         "headerTooltip": t("tickets.rank_hint", lang).format(n=min_volume),
+         "valueFormatter": {"function": f"params.data && params.data.ranked ? params.value : '{too_few}'"},
+         "cellClassRules": {"tk-unranked": "params.data && !params.data.ranked"}},
         {"field": "department", "headerName": t("tickets.department", lang), "width": 170,
          "tooltipField": "department"},
-        _metric_col("score", lang, 96), _metric_col("received", lang, 92), _metric_col("on_time_rate", lang),
+        _metric_col("score", lang, 96), _metric_col("volume", lang, 92), _metric_col("received", lang, 92),
+        _metric_col("on_time_rate", lang),
         _metric_col("resolution_rate", lang), _metric_col("satisfaction_rate", lang),
         _metric_col("response_rate", lang), _metric_col("overdue", lang, 80),
     ]
@@ -124,7 +130,7 @@ def area_map(bounds, tile_url: str, attribution: str) -> dl.Map:
                   style={"width": "100%", "height": "100%"})
 
 
-def layout(lang: str, bounds, tile_url: str = "", attribution: str = "") -> html.Div:
+def layout(lang: str, bounds, tile_url: str = "", attribution: str = "", min_rank_volume: int = 10) -> html.Div:
     return html.Div(id=ids.TK_ROOT, className="tk-page", children=[
         dcc.Location(id=ids.TK_URL, refresh=False),
         dcc.Store(id=ids.TK_ASOF),
@@ -160,7 +166,7 @@ def layout(lang: str, bounds, tile_url: str = "", attribution: str = "") -> html
                           config={"displayModeBar": False}, className="tk-graph")]),
             html.Section(className="panel", children=[
                 html.H3(t("tickets.departments", lang)),
-                dag.AgGrid(id=ids.TK_DEPARTMENTS, columnDefs=department_columns(lang), rowData=[],
+                dag.AgGrid(id=ids.TK_DEPARTMENTS, columnDefs=department_columns(lang, min_rank_volume), rowData=[],
                            getRowId="params.data.department", defaultColDef={"sortable": True, "resizable": True},
                            dashGridOptions=grid_options(rowHeight=32), style={"height": "100%"},
                            className="tk-grid")]),

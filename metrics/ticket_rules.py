@@ -99,6 +99,8 @@ class TicketRules:
         or "adjusted" (satisfaction_rate_adjusted, excluded ratings left out).
     extra_holidays / extra_workdays: ISO dates overriding the official calendar, and the
         only holidays known for years the calendar package does not cover.
+    min_rank_volume: a unit is ranked only with at least this many tickets in
+        received(W) ∪ due(W); the others are listed after it, marked too few (样本不足).
     """
 
     w_basic: float = 0.9
@@ -109,8 +111,11 @@ class TicketRules:
     score_satisfaction: Literal["raw", "adjusted"] = "raw"
     extra_holidays: list[str] = field(default_factory=list)
     extra_workdays: list[str] = field(default_factory=list)
+    min_rank_volume: int = 10
 
     def __post_init__(self) -> None:
+        if not 0 <= self.min_rank_volume <= 10**9:
+            raise ValueError(f"min_rank_volume: expected a ticket count >= 0, got {self.min_rank_volume}")
         if not 0 <= self.w_basic <= 1:
             raise ValueError(f"w_basic: expected 0..1, got {self.w_basic}")
         if not 0 <= self.warn_hours <= 24 * 366:

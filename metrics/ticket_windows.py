@@ -25,6 +25,8 @@ RATE_FORMULAS: dict[str, dict[str, str]] = {
                 "en": "overdue: open and past the deadline"},
     "due_soon": {"zh": "临期：在办且办理时限在此刻起预警时长内",
                  "en": "due soon: open, deadline within the warning window from now"},
+    "volume": {"zh": "样本量：时段内受理或应结案的工单（排名的最低样本量按此计）",
+               "en": "sample: tickets received or due in the window (the ranking's minimum counts these)"},
     "rated": {"zh": "参评量：时段内结案且有评价的工单",
               "en": "rated: tickets closed in the window with a rating"},
     "response_rate": {"zh": "响应率 = 按时响应数 ÷ 响应已定数（已响应或响应时限已到）",

@@ -20,6 +20,7 @@ import pandas as pd
 from metrics.deadlines import (DEFAULT_TZ, FALLBACK_NOTICE, _ts_ns, fallback_years, overdue_by,  # noqa: F401
                                prepare, step_light, utc_ns)
 from metrics.ticket_groups import group_codes, roll_up, table_records
+from metrics.ticket_ranking import rank_units
 from metrics.ticket_rules import ScoreWeights, SlaOverride, SlaRule, SlaTable, TicketRules
 from metrics.ticket_windows import RATE_FORMULAS, WINDOW_PRESETS, daily_counts, window  # noqa: F401
 
@@ -28,7 +29,7 @@ __all__ = [
     "TicketRules", "SlaRule", "SlaOverride", "SlaTable", "ScoreWeights",
     "prepare", "populations", "kpi_table", "kpis", "members", "open_mask", "step_light",
     "daily_counts", "window", "roll_up", "table_records", "overdue_by", "fallback_years",
-    "FALLBACK_NOTICE",
+    "FALLBACK_NOTICE", "rank_units",
 ]
 
 _NAT = np.iinfo(np.int64).min
@@ -209,6 +210,8 @@ def kpi_table(df: pd.DataFrame, now, start, end, rules: TicketRules | None = Non
     cols["mean_handling_hours"] = hours.groupby(by).mean().reindex(range(n_groups)).to_numpy()
     cols["p90_handling_hours"] = hours.groupby(by).quantile(0.9).reindex(range(n_groups)).to_numpy()
     cols["score"] = _score(cols, rules)
+    p["volume"] = p["received"] | p["due"]   # the ranking's sample: received(W) ∪ due(W)
+    cols["volume"] = count("volume")
 
     extra = [c for c in cols if c not in METRIC_IDS]
     table = pd.DataFrame({c: cols[c] for c in list(METRIC_IDS) + extra})

@@ -30,7 +30,7 @@ def test_hea001_every_feed_listed_with_rejects(demo_runtime):
     rt = demo_runtime
     rt.store.add_rejects("hotline-12345", [dict(Reject(3, "status: expected one of …, got 'lost'", "{…}", "X9")
                                                 .to_dict(), at=datetime.now(timezone.utc).timestamp())], keep=10)
-    table, placement, areas, rejects = health.update(1, "hotline-12345", "en", rt)
+    table, placement, areas, rejects, _store = health.update(1, "hotline-12345", "en", rt)
     text = _texts(table)
     for feed in rt.feeds:
         assert feed.name in text

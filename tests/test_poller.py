@@ -38,19 +38,19 @@ def fault(url: str, mode: str) -> None:
     requests.post(f"{url}/_control/fail", params={"mode": mode}, timeout=5).raise_for_status()
 
 
-def test_pol001_dead_upstream_keeps_last_data_backs_off_and_recovers(sim, embedded_store):
+def test_pol001_dead_upstream_keeps_last_data_backs_off_and_recovers(sim, poll_store):
     feed = canonical_feed(sim)
-    poller = Poller(load_settings(None, env={}), embedded_store, [feed])
+    poller = Poller(load_settings(None, env={}), poll_store, [feed])
     h = poller.run_feed(feed)
     assert h["ok"] is True and h["accepted"] > 100 and h["rejected"] == 0
-    kept, first_success = embedded_store.tickets.count(), h["last_success"]
+    kept, first_success = poll_store.tickets.count(), h["last_success"]
 
     fault(sim, "500")
     h = poller.run_feed(feed, force=True)
     assert h["ok"] is False and "HTTP 500" in h["last_error"] and h["consecutive_failures"] == 1
     assert h["next_try"] > h["last_attempt"]           # backing off
     assert poller.run_feed(feed) is None               # not due yet: skipped
-    assert embedded_store.tickets.count() == kept      # the last good data stays
+    assert poll_store.tickets.count() == kept      # the last good data stays
     assert h["last_success"] == first_success          # and its age keeps growing
 
     fault(sim, "timeout")
@@ -63,30 +63,30 @@ def test_pol001_dead_upstream_keeps_last_data_backs_off_and_recovers(sim, embedd
     assert h["last_success"] > first_success
 
 
-def test_pol002_open311_garbage_is_an_error_not_a_crash(sim, embedded_store):
+def test_pol002_open311_garbage_is_an_error_not_a_crash(sim, poll_store):
     feed = FeedSettings(name="app", kind="tickets", format="open311", url=f"{sim}/open311/v2",
                         interval_s=1, timeout_s=5, lookback_days=2)
-    poller = Poller(load_settings(None, env={}), embedded_store, [feed])
+    poller = Poller(load_settings(None, env={}), poll_store, [feed])
     assert poller.run_feed(feed)["ok"] is True
-    n = embedded_store.tickets.count()
+    n = poll_store.tickets.count()
     assert n > 0
     fault(sim, "garbage")
     h = poller.run_feed(feed, force=True)
     assert h["ok"] is False and "not strict JSON" in h["last_error"]
     fault(sim, "off")
     h = poller.run_feed(feed, force=True)
-    assert h["ok"] is True and embedded_store.tickets.count() >= n
+    assert h["ok"] is True and poll_store.tickets.count() >= n
 
 
-def test_pol003_same_data_twice_changes_nothing(sim, embedded_store):
+def test_pol003_same_data_twice_changes_nothing(sim, poll_store):
     feed = canonical_feed(sim)
-    poller = Poller(load_settings(None, env={}), embedded_store, [feed])
+    poller = Poller(load_settings(None, env={}), poll_store, [feed])
     poller.run_feed(feed)
-    v = embedded_store.tickets.version()
-    embedded_store.put_feed_state("hotline", {})     # forget the cursor: everything comes again
+    v = poll_store.tickets.version()
+    poll_store.put_feed_state("hotline", {})     # forget the cursor: everything comes again
     h = poller.run_feed(feed, force=True)
     assert h["inserted"] == 0 and h["updated"] <= 5  # only tickets that changed meanwhile
-    assert embedded_store.tickets.version() - v == h["updated"]
+    assert poll_store.tickets.version() - v == h["updated"]
 
 
 class _Upstream(BaseHTTPRequestHandler):
@@ -147,10 +147,10 @@ def test_pol004_two_processes_one_poller_and_takeover(tmp_path, external_redis_u
         up.shutdown()
 
 
-def test_pol005_concurrent_renewals_in_one_process_never_report_a_lost_lease(embedded_store):
+def test_pol005_concurrent_renewals_in_one_process_never_report_a_lost_lease(poll_store):
     """The lease job and the feed jobs renew from different threads at the same moment."""
     for attempt in range(20):
-        poller = Poller(load_settings(None, env={}), embedded_store, [])
+        poller = Poller(load_settings(None, env={}), poll_store, [])
         barrier, results = threading.Barrier(8), []
 
         def renew():
@@ -165,4 +165,4 @@ def test_pol005_concurrent_renewals_in_one_process_never_report_a_lost_lease(emb
         assert results == [True] * 8, f"attempt {attempt}: {results}"
         assert poller.is_leader
         poller.stop()                                   # releases the lease for the next attempt
-        assert embedded_store.lease("poller", "probe", 5).holder() is None
+        assert poll_store.lease("poller", "probe", 5).holder() is None

@@ -96,3 +96,91 @@ def test_set007_sensorthings_mode_and_overlap(tmp_path, text, key, expected):
     sta = ok.feeds[0].sensor.sensorthings
     assert (sta.mode, sta.overlap_s) == ("observations", 60.0)
     assert load_settings(write(tmp_path, STA_FEED), env={}).feeds[0].sensor.sensorthings.mode == "datastreams"
+
+
+def test_set008_every_mistake_of_a_file_is_reported(tmp_path):
+    p = write(tmp_path, '[city]\ntimezone = "Mars/Olympus"\n[server]\nport = "eighty"\nrefresh_s = 0\n'
+                        '[citty]\nname = "x"\n[[feeds]]\nname = "a"\nkind = "tickets"\nformat = "xml"\nurl = "http://x"\n'
+                        '[[feeds]]\nname = "b"\nkind = "tickets"\nformat = "open311"\ninterval_s = "often"\n'
+                        'url = "http://y"\n')
+    with pytest.raises(SettingsError) as err:
+        load_settings(p, env={})
+    msg = str(err.value)
+    for key in ("city.timezone", "server.port", "citty", "feeds[0].format", "feeds[1].interval_s"):
+        assert f"[{key}]" in msg, msg
+    assert msg.startswith("settings: 5 problems") and len(err.value.problems) == 5
+    # one mistake still reads as one line
+    with pytest.raises(SettingsError) as one:
+        load_settings(write(tmp_path, '[server]\nport = 0\n'), env={})
+    assert str(one.value) == "settings: [server.port] expected 1..65535, got 0"
+
+
+def test_set009_app_py_honours_config(tmp_path):
+    """`python app.py --config F` reads F (before: ignored, only $CITYOPS_CONFIG worked)."""
+    import os
+    from pathlib import Path
+    root = Path(__file__).resolve().parents[1]
+    p = write(tmp_path, '[server]\nrefresh_s = 0\n')
+    env = {k: v for k, v in os.environ.items() if k != "CITYOPS_CONFIG"}
+    proc = subprocess.run([sys.executable, str(root / "app.py"), "--config", str(p)], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=60, env=env)
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert "[server.refresh_s] expected 1..3600 seconds, got 0" in proc.stderr
+    proc = subprocess.run([sys.executable, str(root / "app.py"), "--bogus"], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=60, env=env)
+    assert proc.returncode == 2 and "--bogus" in proc.stderr
+
+
+def _plain_default(obj):
+    from dashboard.config.schema import to_plain
+    return to_plain(obj)
+
+
+def test_set010_example_values_are_the_schema_defaults():
+    """Every value in settings.example.toml is the default it claims to show, and every key is there."""
+    import tomllib
+    from pathlib import Path
+    from dashboard.config.settings import FeedSettings, Settings
+    example = tomllib.loads((Path(__file__).resolve().parents[1] / "settings.example.toml").read_text("utf-8"))
+    defaults = _plain_default(Settings())
+    feed_defaults = _plain_default(FeedSettings(name="x", url="http://x"))
+    identity = {"name", "kind", "format", "url", "path"}   # a feed has no default for these
+    wrong, missing = [], []
+
+    def walk(shown, default, key):
+        if isinstance(default, dict) and isinstance(shown, dict):
+            for k, v in shown.items():
+                if k not in default:
+                    wrong.append(f"{key}.{k}: not a key")
+                else:
+                    walk(v, default[k], f"{key}.{k}")
+            return
+        if isinstance(default, float) and isinstance(shown, int) and not isinstance(shown, bool):
+            shown = float(shown)
+        if isinstance(default, list) and isinstance(shown, list) and default and isinstance(default[0], float):
+            shown = [float(x) for x in shown]
+        if shown != default:
+            wrong.append(f"{key}: example {shown!r}, default {default!r}")
+
+    for section, shown in example.items():
+        if section == "feeds":
+            for i, feed in enumerate(shown):
+                walk({k: v for k, v in feed.items() if k not in identity},
+                     {k: v for k, v in feed_defaults.items() if k not in identity}, f"feeds[{i}]")
+                missing += [f"feeds[{i}].{k}" for k in feed_defaults
+                            if k not in feed and k not in identity | {"sensor"}]
+            continue
+        walk(shown, defaults[section], section)
+    # every section and plain key is shown (sub-tables documented as comments are exempt)
+    commented = {"tickets.sla.categories", "alarms.thresholds", "alarms.units"}
+    for section, value in defaults.items():
+        if section in ("source", "feeds"):
+            continue
+        if section not in example:
+            missing.append(section)
+            continue
+        for k in value:
+            if f"{section}.{k}" not in commented and k not in example[section]:
+                missing.append(f"{section}.{k}")
+    assert not wrong, wrong
+    assert not missing, missing

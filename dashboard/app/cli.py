@@ -17,7 +17,7 @@ import json
 import sys
 import time
 
-COMMAND_MODULES = ("kpi", "feed", "industry")
+COMMAND_MODULES = ("kpi", "feed", "industry", "backup")
 
 
 def serve_main(runtime, app) -> None:
@@ -35,6 +35,13 @@ def serve_main(runtime, app) -> None:
         pass
     finally:
         runtime.close()
+
+
+def script_config(argv: list[str]) -> str | None:
+    """The `--config F` of `python app.py [--config F]` (None: $CITYOPS_CONFIG or the demo)."""
+    p = argparse.ArgumentParser(prog="app.py", description="City operations console")
+    p.add_argument("--config", help="settings TOML file (default: $CITYOPS_CONFIG, else the demo)")
+    return p.parse_args(argv).config
 
 
 def _run(args) -> int:

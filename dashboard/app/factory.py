@@ -25,6 +25,16 @@ PAGE_MODULES = {"/": wall_cb, "/health": health_cb, "/industry": industry_cb, "/
                 "/alarms": alarms_cb}
 
 
+def cache_config(redis_url: str, store) -> dict:
+    """flask-caching's settings for the views memo: the store's Redis (a cluster too)."""
+    from dashboard.store.redis_server import is_cluster, plain_url
+
+    cluster = is_cluster(redis_url, store.cluster)
+    return {"CACHE_TYPE": "RedisClusterCache" if cluster else "RedisCache",
+            "CACHE_REDIS_URL": plain_url(redis_url), "CACHE_KEY_PREFIX": f"{store.namespace}:cache:",
+            "CACHE_DEFAULT_TIMEOUT": 600}
+
+
 def create_app(rt) -> Dash:
     s = rt.settings
     app = Dash(__name__, assets_folder=str(ASSETS), title=s.city.name + " · 城运中心",
@@ -32,9 +42,7 @@ def create_app(rt) -> Dash:
                compress=False)
     app.layout = html.Div([dcc.Store(id="city-tz", data=s.city.timezone),
                            frame(s.server.refresh_s, s.city.language, s.city.name)])
-    cache = Cache(app.server, config={"CACHE_TYPE": "RedisCache", "CACHE_REDIS_URL": rt.redis_url,
-                                      "CACHE_KEY_PREFIX": f"{s.store.namespace}:cache:",
-                                      "CACHE_DEFAULT_TIMEOUT": 600})
+    cache = Cache(app.server, config=cache_config(rt.redis_url, s.store))
     rt.queries.cache = cache
     frame_cb.register(app, rt)
     for path, module in PAGE_MODULES.items():
@@ -67,4 +75,5 @@ def _routes(app: Dash, rt) -> None:
     @server.get("/healthz")
     def healthz():
         ok = rt.store.ping()
-        return jsonify(ok=ok, versions=rt.queries.versions(), leader=bool(rt.poller and rt.poller.is_leader))
+        return jsonify(ok=ok, versions=rt.queries.versions(), leader=bool(rt.poller and rt.poller.is_leader),
+                       store=rt.store_status())

@@ -14,7 +14,7 @@ import threading
 from dataclasses import replace
 
 from dashboard.queries import Queries
-from dashboard.store.redis_server import EmbeddedRedis, connect
+from dashboard.store.redis_server import EmbeddedRedis, connect, persistence
 from dashboard.config.settings import FeedSettings, Settings
 from dashboard.store import Store
 from feeds.poller import Poller
@@ -69,6 +69,29 @@ class Runtime:
         self._closed = False
         self._stop = threading.Event()
         self._warmer: threading.Thread | None = None
+        self._store_status: tuple[float, dict] | None = None
+
+    def store_status(self, max_age_s: float = 30.0) -> dict:
+        """The store's kind and persistence (`redis_server.persistence`), read at most every
+        `max_age_s`: for the start log, `/healthz`, `/health` and the API's feed health."""
+        import time
+
+        now = time.monotonic()
+        if self._store_status and now - self._store_status[0] < max_age_s:
+            return self._store_status[1]
+        status = {"kind": "embedded" if self.embedded else "external", **persistence(self.store.r)}
+        self._store_status = (now, status)
+        return status
+
+    def check_persistence(self) -> dict:
+        """Read the store's persistence now and say plainly in the log if data is at risk."""
+        status = self.store_status(max_age_s=0)
+        if status["warning"]:
+            log.warning("store: %s", status["warning"])
+        else:
+            log.info("store: %s Redis persists every write (appendonly %s, appendfsync %s, save '%s')",
+                     status["kind"], status["appendonly"], status["appendfsync"], status["save"])
+        return status
 
     def keep_warm(self, every_s: float = 2.0) -> None:
         """Refresh this process's ticket frame in the background, so a page callback never
@@ -89,9 +112,10 @@ class Runtime:
         if not url:
             embedded = EmbeddedRedis(settings.store.data_dir)
             url = embedded.url
-        rt = cls(settings, Store(connect(url), settings.store.namespace), embedded, url)
+        rt = cls(settings, Store(connect(url, cluster=settings.store.cluster), settings.store.namespace), embedded, url)
         try:
             rt.store.ping()
+            rt.check_persistence()
             feeds = [area_feed(settings)] + list(settings.feeds)
             if settings.demo_mode:
                 rt.simulator = _start_simulator(settings)

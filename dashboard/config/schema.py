@@ -15,7 +15,25 @@ from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
 
 
 class SettingsError(ValueError):
-    """A settings file or override that cannot be used; the message names the key."""
+    """A settings file or override that cannot be used; the message names the key.
+
+    `problems` lists every mistake found (one line each, "settings: [key] ..."); a file with
+    several mistakes reports all of them at once, not only the first.
+    """
+
+    def __init__(self, message: str | None = None, problems: list[str] | None = None) -> None:
+        self.problems = list(problems) if problems else [message or ""]
+        if len(self.problems) == 1:
+            text = self.problems[0]
+        else:
+            text = f"settings: {len(self.problems)} problems\n" + "\n".join(
+                "  " + p.removeprefix("settings: ") for p in self.problems)
+        super().__init__(text)
+
+
+def _combined(errors: list[SettingsError]) -> SettingsError:
+    """One error carrying every problem of `errors` (nested tables' problems flattened)."""
+    return SettingsError(problems=[p for e in errors for p in e.problems])
 
 
 def _describe(tp: Any) -> str:
@@ -91,13 +109,28 @@ def convert(tp: Any, value: Any, key: str) -> Any:
         if not isinstance(value, (list, tuple)):
             raise _fail(key, value, _describe(tp))
         item = get_args(tp)[0]
-        out = [convert(item, v, f"{key}[{i}]") for i, v in enumerate(value)]
+        out, errors = [], []
+        for i, v in enumerate(value):
+            try:
+                out.append(convert(item, v, f"{key}[{i}]"))
+            except SettingsError as exc:
+                errors.append(exc)
+        if errors:
+            raise _combined(errors)
         return tuple(out) if origin is tuple else out
     if origin is dict:
         if not isinstance(value, dict):
             raise _fail(key, value, _describe(tp))
         vtype = get_args(tp)[1]
-        return {str(k): convert(vtype, v, f"{key}.{k}") for k, v in value.items()}
+        out, errors = {}, []
+        for k, v in value.items():
+            try:
+                out[str(k)] = convert(vtype, v, f"{key}.{k}")
+            except SettingsError as exc:
+                errors.append(exc)
+        if errors:
+            raise _combined(errors)
+        return out
     if dataclasses.is_dataclass(tp):
         if isinstance(value, tp):
             return value
@@ -108,16 +141,26 @@ def convert(tp: Any, value: Any, key: str) -> Any:
 
 
 def build(cls: type, data: dict, key: str = "") -> Any:
-    """Build dataclass `cls` from a TOML table, failing on unknown keys and bad values."""
+    """Build dataclass `cls` from a TOML table, failing on unknown keys and bad values.
+
+    Every key is checked before failing, so the error lists all the table's mistakes; the
+    dataclass's own checks (`__post_init__`) run only once its fields are each valid.
+    """
     hints = get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
-    kwargs = {}
+    kwargs, errors = {}, []
     for name, value in data.items():
         full = f"{key}.{name}" if key else name
         if name not in fields:
             known = ", ".join(sorted(fields))
-            raise SettingsError(f"settings: [{full}] is not a known key; expected one of: {known}")
-        kwargs[name] = convert(hints[name], value, full)
+            errors.append(SettingsError(f"settings: [{full}] is not a known key; expected one of: {known}"))
+            continue
+        try:
+            kwargs[name] = convert(hints[name], value, full)
+        except SettingsError as exc:
+            errors.append(exc)
+    if errors:
+        raise _combined(errors)
     try:
         return cls(**kwargs)
     except ValueError as exc:  # a __post_init__ check: it names the field, we add the path

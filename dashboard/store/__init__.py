@@ -12,7 +12,8 @@ store still holds the version it was derived from; otherwise the writer re-reads
 record and redoes its change on it. Same script, same change log.
 
 Keys share a hash tag per dataset (``cityops:{tickets}:rec``) so the upsert script also
-runs on Redis Cluster.
+runs on Redis Cluster: no script, transaction or multi-key command touches keys of two
+hash tags (tests run the store on a real 3-master cluster).
 """
 
 from __future__ import annotations
@@ -278,27 +279,34 @@ class Store:
         return bool(self.r.ping())
 
     # -- area tree: small, replaced whole, versioned ---------------------------------
+    # body and version share a hash tag: read and written together in one transaction
+    @property
+    def k_areas_body(self) -> str:
+        return f"{self.ns}:{{areas}}:body"
+
+    @property
+    def k_areas_version(self) -> str:
+        return f"{self.ns}:{{areas}}:version"
+
     def put_areas(self, payload: dict) -> int:
         body = orjson.dumps(payload)
-        with self.r.pipeline(transaction=True) as p:
-            p.get(f"{self.ns}:areas:body")
-            (old,) = p.execute()
+        old = self.r.get(self.k_areas_body)
         if old == body:
-            return int(self.r.get(f"{self.ns}:areas:version") or 0)
+            return int(self.r.get(self.k_areas_version) or 0)
         with self.r.pipeline(transaction=True) as p:
-            p.set(f"{self.ns}:areas:body", body)
-            p.incr(f"{self.ns}:areas:version")
+            p.set(self.k_areas_body, body)
+            p.incr(self.k_areas_version)
             return int(p.execute()[1])
 
     def areas(self) -> tuple[int, dict | None]:
         with self.r.pipeline(transaction=True) as p:
-            p.get(f"{self.ns}:areas:version")
-            p.get(f"{self.ns}:areas:body")
+            p.get(self.k_areas_version)
+            p.get(self.k_areas_body)
             v, body = p.execute()
         return int(v or 0), (orjson.loads(body) if body else None)
 
     def areas_version(self) -> int:
-        return int(self.r.get(f"{self.ns}:areas:version") or 0)
+        return int(self.r.get(self.k_areas_version) or 0)
 
     # -- feed health, rejects and polling state --------------------------------------
     def put_health(self, feed: str, health: dict) -> None:
@@ -313,7 +321,10 @@ class Store:
 
     def health(self) -> dict[str, dict]:
         names = sorted(n.decode() for n in self.r.smembers(f"{self.ns}:feeds"))
-        vals = self.r.mget([f"{self.ns}:feed:{n}:health" for n in names]) if names else []
+        with self.r.pipeline(transaction=False) as p:   # GETs, not MGET: the keys span cluster slots
+            for n in names:
+                p.get(f"{self.ns}:feed:{n}:health")
+            vals = p.execute() if names else []
         return {n: orjson.loads(v) for n, v in zip(names, vals) if v}
 
     def add_rejects(self, feed: str, rejects: list[dict], keep: int) -> None:
