@@ -4,6 +4,8 @@
   var NET = {gas: "#c58cff", water: "#39d0e0", heating: "#ff7ab6"};
   var LEVEL = {1: "#ff3b3b", 2: "#ff8a1a", 3: "#ffd633", 4: "#2f7bff"};
   var ROMAN = {1: "Ⅰ", 2: "Ⅱ", 3: "Ⅲ", 4: "Ⅳ"};
+  function esc(v) { return window.cityops.esc(v); }
+  function token(v) { return String(v === null || v === undefined ? "" : v).replace(/[^A-Za-z0-9_-]/g, ""); }
 
   window.cityops = Object.assign(window.cityops || {}, {
     alarms: {
@@ -24,7 +26,7 @@
         var size = c < 50 ? 26 : c < 300 ? 34 : 42;
         var icon = L.divIcon({
           html: '<div style="background:' + (NET[n] || "#9fc3ff") + '"><span>' +
-                feature.properties.point_count_abbreviated + "</span></div>",
+                esc(feature.properties.point_count_abbreviated) + "</span></div>",
           className: "sensor-cluster", iconSize: L.point(size, size)});
         return L.marker(latlng, {icon: icon});
       },
@@ -32,13 +34,13 @@
       alarmPoint: function (feature, latlng, context) {
         var p = feature.properties;
         var sel = context && context.hideout && context.hideout.selected === p.id;
-        var cls = "alarm-dot lv" + p.level + (p.status === "active" ? " unacked" : "") +
+        var cls = "alarm-dot lv" + token(p.level) + (p.status === "active" ? " unacked" : "") +
                   (p.overdue ? " overdue" : "") + (sel ? " selected" : "");
         var size = p.level <= 2 ? 30 : 22;
-        var icon = L.divIcon({html: '<div class="' + cls + '">' + ROMAN[p.level] + "</div>",
+        var icon = L.divIcon({html: '<div class="' + cls + '">' + (ROMAN[p.level] || "?") + "</div>",
                               className: "alarm-icon", iconSize: L.point(size, size)});
         var m = L.marker(latlng, {icon: icon, zIndexOffset: 10000 * (5 - p.level), riseOnHover: true});
-        m.bindTooltip(ROMAN[p.level] + " · " + p.network + " · " + p.kind + " · " + p.sensor,
+        m.bindTooltip((ROMAN[p.level] || "?") + " · " + esc(p.network) + " · " + esc(p.kind) + " · " + esc(p.sensor),
                       {className: "area-label", direction: "top"});
         return m;
       },
@@ -50,10 +52,10 @@
       },
       teamPoint: function (feature, latlng) {
         var p = feature.properties;
-        var icon = L.divIcon({html: '<div class="team-box team-' + p.status + '">' + p.id + "</div>",
+        var icon = L.divIcon({html: '<div class="team-box team-' + token(p.status) + '">' + esc(p.id) + "</div>",
                               className: "team-icon", iconSize: L.point(34, 18)});
         var m = L.marker(latlng, {icon: icon, zIndexOffset: 500});
-        m.bindTooltip(p.name + " · " + p.status, {className: "area-label", direction: "top"});
+        m.bindTooltip(esc(p.name) + " · " + esc(p.status), {className: "area-label", direction: "top"});
         return m;
       }
     },

@@ -1,5 +1,14 @@
-/* Functions the pages call in the browser, under one namespace: window.cityops. */
+/* Functions the pages call in the browser, under one namespace: window.cityops.
+   esc(): every string that came from a feed goes through it before it reaches HTML
+   (Leaflet tooltips and divIcons set innerHTML). */
 window.cityops = Object.assign(window.cityops || {}, {
+  esc: function (v) {
+    if (v === null || v === undefined) { return ""; }
+    return String(v).replace(/[&<>"'`=\/]/g, function (c) {
+      return {"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;", "`": "&#96;",
+              "=": "&#61;", "/": "&#47;"}[c];
+    });
+  },
   clock: function (tz) {
     try {
       return new Intl.DateTimeFormat("zh-CN", {timeZone: tz || "Asia/Shanghai", year: "numeric",
@@ -22,10 +31,10 @@ window.cityops = Object.assign(window.cityops || {}, {
     },
     areaTooltip: function (feature, layer, context) {
       layer.bindTooltip(function () {
-        var h = (context && context.hideout) || {};
+        var h = (context && context.hideout) || {}, esc = window.cityops.esc;
         var code = feature.properties.code;
         var v = (h.values || {})[code] || 0, o = (h.overdue || {})[code] || 0;
-        return feature.properties.name + "<br>" + (h.label || "") + " " + v + (o ? " · ⚠ " + o : "");
+        return esc(feature.properties.name) + "<br>" + esc(h.label) + " " + esc(v) + (o ? " · ⚠ " + esc(o) : "");
       }, {className: "area-label", sticky: true});
     }
   }

@@ -21,14 +21,15 @@
     },
     pointTooltip: function (feature, layer) {
       var p = feature.properties;
-      layer.bindTooltip(p.name + "<br>" + (p.grade ? p.grade : "—") + " · " + num(p.tax, 2),
+      var esc = window.cityops.esc;
+      layer.bindTooltip(esc(p.name) + "<br>" + (p.grade ? esc(p.grade) : "—") + " · " + esc(num(p.tax, 2)),
         {className: "area-label"});
     },
     areaStyle: function () {
       return {fillColor: "#12305e", fillOpacity: 0.35, color: "#5b86c9", weight: 1.2};
     },
     areaTooltip: function (feature, layer) {
-      layer.bindTooltip(feature.properties.name, {className: "area-label", sticky: true});
+      layer.bindTooltip(window.cityops.esc(feature.properties.name), {className: "area-label", sticky: true});
     }
   };
   /* grid cell renderers (dash-ag-grid looks them up here) */

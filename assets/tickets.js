@@ -36,9 +36,9 @@ window.cityops.tickets = {
   hoverStyle: function () { return {weight: 4, color: "#ffffff"}; },
   areaTooltip: function (feature, layer, context) {
     layer.bindTooltip(function () {
-      var h = (context && context.hideout) || {}, code = feature.properties.code;
+      var h = (context && context.hideout) || {}, code = feature.properties.code, esc = window.cityops.esc;
       var txt = (h.text || {})[code];
-      return feature.properties.name + "<br>" + (h.label || "") + " " + (txt === undefined ? "—" : txt);
+      return esc(feature.properties.name) + "<br>" + esc(h.label) + " " + (txt === undefined ? "—" : esc(txt));
     }, {className: "area-label", sticky: true});
   }
 };

@@ -129,22 +129,42 @@ def detail(alarm_id, lang, rt, viewer, now: datetime | None = None):
             html.H3(t("alarms.audit", lang)), html.Ul(audit or none, className="audit")]
 
 
-def act(which: str, alarm_id, done, lang, rt, viewer, now: datetime | None = None) -> tuple:
-    """Acknowledge or resolve the selected alarm as the current viewer; (message, done counter)."""
+SHOW, HIDE = {"display": "flex"}, {"display": "none"}
+
+
+def act(which: str, alarm_id, done, lang, rt, viewer, now: datetime | None = None, note: str | None = None) -> tuple:
+    """Acknowledge or resolve the selected alarm as the current viewer; (message, done counter,
+    confirmation box style). "False alarm" first opens the confirmation step with its
+    mandatory note; only "Confirm false alarm" resolves."""
     lang = lang or "zh"
+    if which == ids.ALARM_FALSE_CANCEL:
+        return "", no_update, HIDE
     if not alarm_id:
-        return t("alarms.pick", lang), no_update
+        return t("alarms.pick", lang), no_update, no_update
+    if not viewer.act_on_alarms:
+        try:
+            actions.check_permission(rt.store, viewer, alarm_id, "acknowledge" if which == ids.ALARM_ACK else "resolve")
+        except actions.ActionError:
+            pass
+        return f"⚠ {t('alarms.login_to_act', lang)}", no_update, HIDE
+    if which == ids.ALARM_FALSE:
+        return t("alarms.false.ask", lang), no_update, SHOW
+    tree = rt.queries.tree()
     try:
         if which == ids.ALARM_ACK:
-            rec = actions.acknowledge(rt.store, alarm_id, viewer.user, now)
+            rec = actions.acknowledge(rt.store, alarm_id, viewer, now, tree=tree)
             msg = f"{t('alarms.done.acknowledge', lang)} · {rec['alarm_id']} · {viewer.user}"
         else:
             res = "fixed" if which == ids.ALARM_FIXED else "false_alarm"
-            rec = actions.resolve(rt.store, alarm_id, viewer.user, res, now)
+            if res == "false_alarm" and not (note or "").strip():
+                return f"⚠ {t('alarms.note.required', lang)}", no_update, SHOW
+            rec = actions.resolve(rt.store, alarm_id, viewer, res, now, note=note or "", tree=tree)
             msg = f"{t('alarms.done.resolve', lang)} ({res}) · {rec['alarm_id']} · {viewer.user}"
+    except actions.ActionRefused as exc:
+        return f"⚠ {t('alarms.refused', lang)}{exc}", no_update, HIDE
     except actions.ActionError as exc:
-        return f"⚠ {exc}", no_update
-    return msg, (done or 0) + 1
+        return f"⚠ {exc}", no_update, no_update
+    return msg, (done or 0) + 1, HIDE
 
 
 def register(app, rt) -> None:
@@ -167,10 +187,13 @@ def register(app, rt) -> None:
                  Input(ids.TICK, "n_intervals"), State(ids.LANG, "data"))(
         lambda sel, done, n, lang: detail(sel, lang, rt, viewer()))
     app.callback(Output(ids.ALARM_MESSAGE, "children"), Output(ids.ALARM_DONE, "data"),
+                 Output(ids.ALARM_CONFIRM, "style"),
                  Input(ids.ALARM_ACK, "n_clicks"), Input(ids.ALARM_FIXED, "n_clicks"), Input(ids.ALARM_FALSE, "n_clicks"),
+                 Input(ids.ALARM_FALSE_CONFIRM, "n_clicks"), Input(ids.ALARM_FALSE_CANCEL, "n_clicks"),
                  State(ids.ALARM_SELECTED, "data"), State(ids.ALARM_DONE, "data"), State(ids.LANG, "data"),
-                 prevent_initial_call=True)(
-        lambda a, f, x, sel, done, lang: act(callback_context.triggered_id, sel, done, lang, rt, viewer()))
+                 State(ids.ALARM_NOTE, "value"), prevent_initial_call=True)(
+        lambda a, f, x, c, k, sel, done, lang, note: act(callback_context.triggered_id, sel, done, lang, rt, viewer(),
+                                                         note=note))
 
 
 def register_routes(server, rt) -> None:

@@ -16,12 +16,32 @@ def not_found(lang: str) -> html.Div:
     return html.Div(className="panel", children=html.H2("404"))
 
 
-def render(pathname: str | None, lang: str | None, rt) -> tuple:
+def forbidden(lang: str) -> html.Div:
+    return html.Div(className="panel", children=[html.H2("403"), html.P(t("access.forbidden", lang))])
+
+
+def render(pathname: str | None, lang: str | None, rt, viewer=None) -> tuple:
+    """The page at `pathname` for `viewer` (a page they may not open shows 403; the
+    navigation lists only the pages they may open)."""
+    from dashboard.queries.access import current_viewer
+
+    viewer = viewer or current_viewer(rt.settings.access)
     lang = lang or rt.settings.city.language
     path = pathname or "/"
     page = PAGES.get(path)
-    body = page(lang, rt) if page else not_found(lang)
-    return body, nav(lang, path, set(PAGES)), t("title", lang), t("lang.switch", lang)
+    allowed = {p for p in PAGES if viewer.may_open(p)}
+    if page is None:
+        body = not_found(lang)
+    elif path not in allowed:
+        body = forbidden(lang)
+    else:
+        body = page(lang, rt)
+    links = nav(lang, path, allowed)
+    if viewer.via == "anonymous":
+        links.append(html.A(t("nav.login", lang), href="/login?next=" + path, className="nav-link nav-login"))
+    elif viewer.via == "session":
+        links.append(html.A(f"{t('nav.logout', lang)} ({viewer.user})", href="/logout", className="nav-link nav-login"))
+    return body, links, t("title", lang), t("lang.switch", lang)
 
 
 def toggle(n_clicks: int, lang: str | None) -> str:

@@ -60,6 +60,8 @@ def update(n, feed: str | None, lang: str | None, rt, now: datetime | None = Non
         html.Li(f"{t('health.code_scheme', lang)}: {scheme}"),
         html.Li(", ".join(f"{lv}: {len(tree.codes_at(lv))}" for lv in tree.levels) if tree else "—"),
         html.Li(t("wall.made_up", lang)),
+        html.Li(t(f"health.access.{rt.settings.access.mode}", lang),
+                className="access-mode" + (" warn" if rt.settings.access.mode == "open" else "")),
     ])
     rejects = []
     if feed:

@@ -17,9 +17,11 @@ all for it and its dropdown shows nothing.
 from __future__ import annotations
 
 import time
+from dataclasses import asdict
 
 from dash import Input, Output, State, ctx, dcc, html, no_update
 
+from dashboard.queries import exports
 from dashboard.queries import industry_views as iv
 from dashboard.queries.access import Viewer
 from layouts import ids
@@ -218,7 +220,13 @@ def export(fmt: str, search, lang, rt, viewer) -> dict | None:
                     for k in iv.EXPORT_COLUMNS if f"industry.ind.{k}" in TEXT})
     headers.update({"district_name": t("industry.col.district", lang), "street_name": t("industry.col.street", lang)})
     name = f"{t('industry.low_file', lang)}_{period}" + (f"_{node}" if node else "")
-    data = iv.export_bytes(low, fmt, headers)
+    out = iv.export_frame(low, headers)
+    try:
+        data = exports.export_for(rt.store, viewer, "industry_low_efficiency", out, fmt,
+                                  {"period": period, "node": node, **{k: v for k, v in asdict(f).items() if v}},
+                                  masked=True, sheet="low-efficiency")
+    except exports.ExportRefused:
+        return None
     return dcc.send_bytes(data, f"{name}.{fmt}")
 
 

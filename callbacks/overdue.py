@@ -7,6 +7,7 @@ from datetime import datetime, timezone
 from dash import Input, Output, Patch, State, ctx, dcc, no_update
 
 from callbacks.tickets import as_of
+from dashboard.queries import exports
 from dashboard.queries import overdue_views as ov
 from layouts import ids
 from layouts import overdue as view
@@ -52,9 +53,12 @@ def export(fmt: str, virtual_rows, lang, rt, viewer, now: datetime | None = None
     values = {f: ref_data(f, lang) for f in SCREEN_FIELDS if ref_data(f, lang)}
     df = ov.export_frame(rt.queries, viewer, now, ticket_ids, headers, lights, states, values)
     stamp = now.astimezone(timezone.utc).strftime("%Y%m%d-%H%M")
-    if fmt == "xlsx":
-        return dcc.send_bytes(ov.to_xlsx_bytes(df), f"overdue-{stamp}.xlsx")
-    return dcc.send_bytes(ov.to_csv_bytes(df), f"overdue-{stamp}.csv")
+    try:
+        data = exports.export_for(rt.store, viewer, "overdue", df, "xlsx" if fmt == "xlsx" else "csv",
+                                  {"ticket_ids": len(ticket_ids)}, masked=True, sheet="overdue")
+    except exports.ExportRefused:
+        return None
+    return dcc.send_bytes(data, f"overdue-{stamp}.{'xlsx' if fmt == 'xlsx' else 'csv'}")
 
 
 def register(app, rt) -> None:

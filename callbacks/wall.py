@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from dash import ALL, Input, Output, Patch, State, html
+from dash import ALL, Input, Output, Patch, State, callback_context, html
 
 from layouts import ids
 from layouts import wall as view
@@ -109,15 +109,44 @@ function (data, lang) {
 """ % ids.WALL_FLASH
 
 _MODE_JS = """
-function (n_mode, n_sound, mode, sound) {
+function (mode, n_sound, sound) {
   var tr = window.dash_clientside.callback_context.triggered || [];
   var trig = (tr.length && tr[0] && tr[0].prop_id) || "";
-  if (trig.indexOf("%s") === 0) { mode = mode === "emergency" ? "normal" : "emergency"; }
   if (trig.indexOf("%s") === 0) { sound = !sound; }
-  return [mode, sound, mode === "emergency" ? "wall emergency" : "wall",
+  return [sound, mode === "emergency" ? "wall emergency" : "wall",
           "wall-switch" + (mode === "emergency" ? " on" : ""), "wall-switch" + (sound ? " on" : "")];
 }
-""" % (ids.WALL_EMERGENCY, ids.WALL_SOUND_BUTTON)
+""" % ids.WALL_SOUND_BUTTON
+
+
+def emergency_mode(rt) -> dict:
+    """The console's emergency mode (平战转换), shared by every process and every wall."""
+    state = rt.store.console_state("emergency")
+    return {"on": bool(state.get("on")), "by": state.get("by"), "at": state.get("at")}
+
+
+def switch_emergency(rt, viewer, on: bool | None = None) -> dict:
+    """Turn emergency mode on/off (toggle when `on` is None) for a viewer with
+    `switch_emergency_mode`; refused and audited for anyone else. Returns the mode now."""
+    from dashboard.store import audit
+
+    now = emergency_mode(rt)
+    if not viewer.switch_emergency_mode:
+        audit.record(rt.store, {"what": "refused", "action": "emergency_mode", "who": viewer.user, "role": viewer.role,
+                                "via": viewer.via, "reason": "no switch_emergency_mode permission"})
+        return dict(now, refused=True)
+    target = (not now["on"]) if on is None else bool(on)
+    at = datetime.now(timezone.utc).isoformat()
+    rt.store.put_console_state("emergency", {"on": target, "by": viewer.user, "at": at})
+    audit.record(rt.store, {"what": "emergency_mode", "on": target, "who": viewer.user, "role": viewer.role,
+                            "via": viewer.via})
+    return {"on": target, "by": viewer.user, "at": at}
+
+
+def mode_update(trigger, rt, viewer, clicks: int | None = 1) -> str:
+    """The wall's mode: the button switches it (when allowed), every tick reads it."""
+    state = switch_emergency(rt, viewer) if trigger == ids.WALL_EMERGENCY and clicks else emergency_mode(rt)
+    return "emergency" if state["on"] else "normal"
 
 
 def register_alarms(app, rt) -> None:
@@ -132,11 +161,14 @@ def register_alarms(app, rt) -> None:
         Input(ids.WALL_SERIOUS, "data"), State(ids.WALL_ALARM_SEEN, "data"), State(ids.WALL_SOUND, "data"))
     app.clientside_callback(_FLASH_SHOW_JS, Output(ids.WALL_FLASH, "className"), Output(ids.WALL_FLASH, "children"),
                             Input(ids.WALL_FLASH_DATA, "data"), State(ids.LANG, "data"))
-    app.clientside_callback(_MODE_JS, Output(ids.WALL_MODE, "data"), Output(ids.WALL_SOUND, "data"),
+    app.callback(Output(ids.WALL_MODE, "data"), Input(ids.WALL_EMERGENCY, "n_clicks"),
+                 Input(ids.WALL_ALARM_TICK, "n_intervals"))(
+        lambda n, tick: mode_update(callback_context.triggered_id, rt, current_viewer(rt.settings.access), n))
+    app.clientside_callback(_MODE_JS, Output(ids.WALL_SOUND, "data"),
                             Output(ids.WALL_ROOT, "className"), Output(ids.WALL_EMERGENCY, "className"),
                             Output(ids.WALL_SOUND_BUTTON, "className"),
-                            Input(ids.WALL_EMERGENCY, "n_clicks"), Input(ids.WALL_SOUND_BUTTON, "n_clicks"),
-                            State(ids.WALL_MODE, "data"), State(ids.WALL_SOUND, "data"))
+                            Input(ids.WALL_MODE, "data"), Input(ids.WALL_SOUND_BUTTON, "n_clicks"),
+                            State(ids.WALL_SOUND, "data"))
 
 
 def page(lang: str, rt):

@@ -30,12 +30,20 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from dashboard.store import Store, UpsertResult
 from feeds import registry
 from feeds.base import FeedError, PollContext, Unreachable, is_down_status
+from metrics.privacy import scrub_text
 
 log = logging.getLogger(__name__)
 
 
 def utcnow() -> datetime:
     return datetime.now(timezone.utc)
+
+
+def _masked_reject(reject: dict, now, dataset: str) -> dict:
+    """A reject as kept for /health: whatever the adapter put in its excerpt and reason, the
+    phone numbers, e-mails and ID numbers in them are masked here once more."""
+    return dict(reject, reason=scrub_text(reject.get("reason")), excerpt=scrub_text(reject.get("excerpt")),
+                at=now.timestamp(), dataset=dataset)
 
 
 class Poller:
@@ -142,7 +150,7 @@ class Poller:
             received += b.received
             rejected += len(b.rejects)
             notes += b.notes + missed
-            self.store.add_rejects(feed.name, [dict(r.to_dict(), at=now.timestamp(), dataset=b.dataset)
+            self.store.add_rejects(feed.name, [_masked_reject(r.to_dict(), now, b.dataset)
                                                for r in reversed(b.rejects)], self.settings.poller.rejects_keep)
             self._track_open(feed.name, b)
         return dict(received=received, accepted=received - rejected, rejected=rejected,

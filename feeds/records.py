@@ -14,6 +14,8 @@ from typing import Any
 import orjson
 import pandas as pd
 
+from metrics.privacy import mask_record, scrub_text
+
 SOURCES = ("hotline", "patrol", "app", "police", "open311", "other")
 KINDS = ("event", "component")
 URGENCIES = ("urgent", "normal", "complex")
@@ -49,24 +51,29 @@ class Reject:
 
 def excerpt(raw: Any) -> str:
     """A short, printable, privacy-safe piece of the raw input for the rejects list."""
-    if isinstance(raw, dict):
-        raw = {k: (_mask_any(k, v) if k in PERSONAL_FIELDS else v) for k, v in raw.items()}
+    if isinstance(raw, (dict, list)):
+        raw = mask_record(raw)
         try:
             text = orjson.dumps(raw, default=str).decode()
         except TypeError:
             text = repr(raw)
     elif isinstance(raw, bytes):
-        text = raw.decode("utf-8", "replace")
+        text = _masked_text(raw.decode("utf-8", "replace"))
     else:
-        text = str(raw)
+        text = _masked_text(str(raw))
     return text if len(text) <= EXCERPT_CHARS else text[: EXCERPT_CHARS - 1] + "…"
 
 
-def _mask_any(key: str, value: Any) -> Any:
-    from metrics.privacy import mask_name, mask_phone
-    if not isinstance(value, str):
-        return value
-    return mask_phone(value) if key == "caller_phone" else mask_name(value)
+def _masked_text(text: str) -> str:
+    """A raw line (JSON or CSV text): masked field by field when it parses as JSON, else its
+    phone numbers, e-mails and ID numbers masked (`metrics.privacy`)."""
+    try:
+        value = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return scrub_text(text)
+    if isinstance(value, (dict, list)):
+        return orjson.dumps(mask_record(value), default=str).decode()
+    return scrub_text(text)
 
 
 # Instants outside these UTC years cannot be a ticket's and would leave pandas' range later.

@@ -8,7 +8,7 @@ from layouts import ids
 from layouts.i18n import t
 
 PAGES = (("/", "nav.wall"), ("/tickets", "nav.tickets"), ("/overdue", "nav.overdue"),
-         ("/alarms", "nav.alarms"), ("/industry", "nav.industry"), ("/health", "nav.health"))
+         ("/alarms", "nav.alarms"), ("/industry", "nav.industry"), ("/health", "nav.health"), ("/audit", "nav.audit"))
 
 
 def nav(lang: str, pathname: str, available: set[str]) -> list:

@@ -126,6 +126,15 @@ ALARM_ACK = "alarm-ack"
 ALARM_FIXED = "alarm-fixed"
 ALARM_FALSE = "alarm-false"
 ALARM_MESSAGE = "alarm-message"
+AUDIT_WHAT = "audit-what"
+AUDIT_WHO = "audit-who"
+AUDIT_GRID = "audit-grid"
+AUDIT_EXPORT = "audit-export"
+AUDIT_DOWNLOAD = "audit-download"
+ALARM_NOTE = "alarm-note"               # the action's note (mandatory for a false alarm)
+ALARM_CONFIRM = "alarm-confirm"         # the false-alarm confirmation step (hidden until asked)
+ALARM_FALSE_CONFIRM = "alarm-false-confirm"
+ALARM_FALSE_CANCEL = "alarm-false-cancel"
 ALARM_KPIS = "alarm-kpis"
 ALARM_DONE = "alarm-done"             # bumps after an action, so the list refreshes at once
 

@@ -92,7 +92,7 @@ def alarm_panel(lang: str) -> html.Section:
         dcc.Store(id=ids.WALL_ALARM_SEEN),
         dcc.Store(id=ids.WALL_SERIOUS),
         dcc.Store(id=ids.WALL_FLASH_DATA),
-        dcc.Store(id=ids.WALL_MODE, storage_type="local", data="normal"),
+        dcc.Store(id=ids.WALL_MODE, data="normal"),     # the server's emergency mode, read every tick
         dcc.Store(id=ids.WALL_SOUND, storage_type="local", data=False),
         html.Div(className="panel-head", children=[
             html.H2(t("wall.alarms", lang)),

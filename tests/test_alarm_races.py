@@ -23,6 +23,7 @@ import pytest
 import requests
 
 from dashboard.queries import alarm_actions as actions
+from dashboard.queries.access import Viewer
 from dashboard.config.schema import build
 from dashboard.config.settings import FeedSettings, load_settings, with_changes
 from feeds import registry
@@ -34,6 +35,7 @@ T0 = datetime(2026, 11, 20, 8, 0, tzinfo=timezone.utc)
 POLL_AT = T0 + timedelta(seconds=10)       # the racing poll's clock: its stamp is 08:00:10Z
 PERSON_AT = pytest.mark.parametrize("person_s", [7, 10, 20], ids=["person-older", "person-equal", "person-newer"])
 WHO = "值班员甲"
+ACTOR = Viewer(user=WHO, act_on_alarms=True)
 LEVEL_IV, LEVEL_III, LEVEL_II, LEVEL_I, NORMAL = 48.0, 43.0, 38.0, 30.0, 60.0
 
 
@@ -152,7 +154,7 @@ def test_race003_acknowledged_between_the_polls_read_and_write_both_survive(stor
     poller, feed, clock, aid = raised(store, upstream)
     readings(upstream, {"H000": LEVEL_I}, T0 + timedelta(seconds=8))
     ack_at = T0 + timedelta(seconds=person_s)
-    poll_with(poller, feed, lambda: actions.acknowledge(store, aid, WHO, ack_at))
+    poll_with(poller, feed, lambda: actions.acknowledge(store, aid, ACTOR, ack_at))
     a = stored(store, aid)
     assert (a["level"], a["value"], a["threshold"], a["unit"]) == (1, LEVEL_I, 35.0, "°C")     # the escalation
     assert (a["status"], a["acknowledged_by"], a["acknowledged_at"]) == ("acknowledged", WHO, iso(ack_at))
@@ -167,7 +169,7 @@ def test_race004_escalated_between_the_persons_read_and_write_both_survive(store
     readings(upstream, {"H000": LEVEL_I}, T0 + timedelta(seconds=8))
     poll(poller, feed)                                          # the poll escalates to level I
     ack_at = T0 + timedelta(seconds=person_s)
-    rec = actions.acknowledge(store, aid, WHO, ack_at, seen=seen)
+    rec = actions.acknowledge(store, aid, ACTOR, ack_at, seen=seen)
     a = stored(store, aid)
     assert rec == a
     assert (a["level"], a["value"], a["threshold"]) == (1, LEVEL_I, 35.0)
@@ -181,7 +183,7 @@ def test_race005_resolved_by_a_person_a_poll_does_not_escalate_it_back(store, up
     poller, feed, clock, aid = raised(store, upstream)
     readings(upstream, {"H000": LEVEL_I}, T0 + timedelta(seconds=8))
     totals = poll_with(poller, feed,
-                       lambda: actions.resolve(store, aid, WHO, "fixed", T0 + timedelta(seconds=person_s)))
+                       lambda: actions.resolve(store, aid, ACTOR, "fixed", T0 + timedelta(seconds=person_s)))
     a = stored(store, aid)
     assert (a["status"], a["resolution"], a["resolved_by"], a["level"]) == ("resolved", "fixed", WHO, 4)
     assert any(aid in n and "resolved meanwhile" in n and "dropped" in n for n in totals["notes"]), totals["notes"]
@@ -197,7 +199,7 @@ def test_race006_a_poll_clearing_an_alarm_acknowledged_meanwhile_keeps_the_ackno
     poller, feed, clock, aid = raised(store, upstream, clear_on_normal=True)
     readings(upstream, {"H000": NORMAL}, T0 + timedelta(seconds=8))
     ack_at = T0 + timedelta(seconds=person_s)
-    poll_with(poller, feed, lambda: actions.acknowledge(store, aid, WHO, ack_at))
+    poll_with(poller, feed, lambda: actions.acknowledge(store, aid, ACTOR, ack_at))
     a = stored(store, aid)
     assert (a["status"], a["resolution"], a["resolved_at"]) == ("resolved", "cleared",
                                                                 iso(T0 + timedelta(seconds=8)))
@@ -210,7 +212,7 @@ def test_race007_acknowledging_an_alarm_cleared_meanwhile_says_so_and_audits_not
     readings(upstream, {"H000": NORMAL}, T0 + timedelta(seconds=8))
     poll(poller, feed)                                          # cleared by the poll
     with pytest.raises(actions.ActionError, match=r"resolved meanwhile \(cleared .*nothing left to acknowledge"):
-        actions.acknowledge(store, aid, WHO, T0 + timedelta(seconds=20), seen=seen)
+        actions.acknowledge(store, aid, ACTOR, T0 + timedelta(seconds=20), seen=seen)
     a = stored(store, aid)
     assert (a["status"], a["resolution"], a["acknowledged_by"]) == ("resolved", "cleared", None)
     assert actions.history(store, aid) == []
@@ -259,7 +261,7 @@ def test_race009_poller_and_person_threads_lose_nothing(store, upstream):
             at = T0 + timedelta(seconds=rnd.choice((90, 150, 240)))
             for _ in range(5):
                 try:
-                    actions.acknowledge(store, aid, WHO, at)
+                    actions.acknowledge(store, aid, ACTOR, at)
                     break
                 except actions.ActionError as exc:      # "keeps changing; try again": a person would
                     retries.append(str(exc))

@@ -114,3 +114,46 @@ def test_fdt008_unreadable_payloads_raise():
         parse_tickets(b"a,b\n1,2\n", "csv")
     with pytest.raises(PayloadError, match="not UTF-8"):
         parse_tickets(b"\xff\xfe\x00garbage", "jsonl")
+
+
+def _per_item(items: list, source: str = "open311"):
+    """The reference: each request through to_canonical on its own."""
+    from feeds.tickets.open311 import to_canonical
+    from feeds.records import RecordError, Reject, excerpt
+
+    records, rejects = [], []
+    for i, item in enumerate(items):
+        try:
+            records.append(to_canonical(item, source))
+        except RecordError as exc:
+            sid = item.get("service_request_id") if isinstance(item, dict) else None
+            rejects.append(Reject(i, str(exc), excerpt(item), None if sid is None else str(sid)))
+    return records, rejects
+
+
+def test_fdt005_open311_checked_column_by_column_gives_the_per_item_result():
+    import random
+
+    import orjson
+
+    rnd = random.Random(3)
+    times = ["2026-11-20T10:00:00+08:00", "2026-11-20T02:00:00Z", "2026-11-20 10:00:00+08:00", "yesterday",
+             "2026-11-20T10:00:00", "", None, "2026-11-21T09:30:00.25-05:00", "1800-01-01T00:00:00Z"]
+    items = []
+
+    def pick(values):     # mostly the first (good) value, now and then any of them
+        return values[0] if rnd.random() < 0.8 else rnd.choice(values)
+
+    for i in range(600):
+        position = pick([(39.6, 106.8), ("39.61", "106.8"), (None, None), (95, 106.8), ("x", 106.8), (40, None)])
+        item = {"service_request_id": pick([f"R{i}", f" {i} ", i, None, ""]),
+                "status": pick(["open", "closed", "Open", "CLOSED", "pending"]),
+                "requested_datetime": pick(times), "updated_datetime": pick(times),
+                "expected_datetime": pick(times[::-1]), "service_name": pick(["路灯", " 噪音 ", None, 5]),
+                "agency_responsible": pick(["城管局", None, ""]), "lat": position[0], "long": position[1]}
+        items.append(item if rnd.random() > 0.02 else rnd.choice(["text", 7, [1]]))
+    fast, fast_rejects = parse_requests(orjson.dumps(items))
+    slow, slow_rejects = _per_item(items)
+    assert len(fast) > 50 and len(fast_rejects) > 100      # both kinds well represented
+    assert [orjson.dumps(r) for r in fast] == [orjson.dumps(r) for r in slow]
+    assert fast_rejects == slow_rejects

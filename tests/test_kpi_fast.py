@@ -17,6 +17,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import orjson
 import pandas as pd
 import pytest
 
@@ -24,7 +25,7 @@ import feeds.tickets.canonical_columns as canonical_columns
 import feeds.tickets.iso_times as iso_times
 import feeds.tickets.records_fast as records_fast
 from feeds.tickets.canonical import PayloadError, parse_tickets
-from feeds.tickets.canonical_columns import parse_tickets_frame
+from feeds.tickets.canonical_columns import parse_tickets_frame, parse_tickets_records
 from feeds.records import TICKET_FIELDS, RecordError, tickets_frame
 
 REPO = Path(__file__).resolve().parents[1]
@@ -149,19 +150,32 @@ def assert_same(data: bytes, fmt: str):
     """The fast path gives exactly what the per-row path gives; returns (frame, rejects)."""
     records, slow_rejects = parse_tickets(data, fmt)
     slow = tickets_frame(records)
+    before = len(_USED)
     fast, fast_rejects = parse_tickets_frame(data, fmt)
+    after = len(_USED)
     assert list(fast.dtypes) == list(slow.dtypes)
     pd.testing.assert_frame_equal(fast, slow, check_exact=True)
     # NaN == NaN above; the sign of a zero and the type of each text value too
     assert [repr(v) for v in fast.itertuples(index=False)] == [repr(v) for v in slow.itertuples(index=False)]
     assert fast_rejects == slow_rejects
+    # the poller's column-wise path: the very records (keys in order, value types) and rejects
+    fast_records, record_rejects = parse_tickets_records(data, fmt)
+    assert _USED[after:] == _USED[before:after]     # the same CSV reader
+    del _USED[after:]
+    assert [orjson.dumps(r) for r in fast_records] == [orjson.dumps(r) for r in records]
+    assert [[type(v) for v in r.values()] for r in fast_records] == [[type(v) for v in r.values()] for r in records]
+    assert record_rejects == slow_rejects
     return fast, fast_rejects
+
+
+_USED: list[str] = []      # the readers fixture's list (assert_same reads the CSV twice)
 
 
 @pytest.fixture
 def readers(monkeypatch) -> list[str]:
     """Which CSV reader the fast path used: "plain" (numpy + pandas) or "csv" (csv.reader)."""
-    used: list[str] = []
+    used = _USED
+    used.clear()
     tokenize, split_rows = canonical_columns._tokenize, canonical_columns._split_rows
     monkeypatch.setattr(canonical_columns, "_tokenize", lambda *a: used.append("plain") or tokenize(*a))
     monkeypatch.setattr(canonical_columns, "_split_rows", lambda *a: used.append("csv") or split_rows(*a))
@@ -452,3 +466,35 @@ def test_kpf008_cityops_kpi_output_is_identical(files, case) -> None:
             assert "row 40 (line 41), ticket ?: row 41: 1 cells more than the header" in fast.stderr
         if case != "csv_text_table":
             assert json.loads(fast.stdout)["rows"][0]["received"] > 0
+
+
+def test_kpf011_jsonl_read_in_one_call_only_when_every_line_is_one_object(monkeypatch) -> None:
+    """The poller's JSON Lines reader parses the payload as one array; a line that is not
+    exactly one object (two on a line, a value split over lines, not JSON, not an object),
+    other line ends, a byte order mark, blank lines: the same records and rejects as the
+    per-line reader, line numbers included."""
+    calls: list[bool] = []
+    one_call = canonical_columns._jsonl_objects
+    monkeypatch.setattr(canonical_columns, "_jsonl_objects", lambda d: calls.append(True) or one_call(d))
+    good = [json.dumps(ticket(f"J{i}"), ensure_ascii=False) for i in range(6)]
+    cases = {
+        "plain": "\n".join(good) + "\n",
+        "blank lines and bom": "\ufeff" + "\n \n".join(good) + "\n\n",
+        "two on a line": good[0] + "," + good[1] + "\n" + "\n".join(good[2:]),
+        "split over lines": good[0][:-1] + "\n}\n" + "\n".join(good[1:]),
+        "not json": "\n".join(good[:3]) + "\n{nope\n" + "\n".join(good[3:]),
+        "not an object": "\n".join(good[:3]) + "\n[1, 2]\n5\n" + "\n".join(good[3:]),
+        "crlf": "\r\n".join(good) + "\r\n",
+        "line separator in a text": "\n".join(good[:3]) + "\n" + good[3].replace('"J3"', '"J\u20283"') + "\n",
+    }
+    for name, text in cases.items():
+        calls.clear()
+        frame, rejects = assert_same(text.encode(), "jsonl")
+        assert calls, name
+    fast_ok = canonical_columns._jsonl_objects
+    assert fast_ok(cases["plain"].encode()) is not None
+    assert fast_ok(cases["blank lines and bom"].encode("utf-8")) is not None
+    for name in ("two on a line", "split over lines", "not json", "not an object", "crlf",
+                 "line separator in a text"):
+        assert fast_ok(cases[name].encode()) is None, name
+    assert parse_tickets_records(b"", "jsonl") == ([], [])

@@ -17,7 +17,7 @@ from dashboard.queries import Queries
 from dashboard.config.settings import load_settings
 from layouts import ids
 
-ME = Viewer(user="值班员甲")
+ME = Viewer(user="值班员甲", act_on_alarms=True)
 
 
 def unacked(rt, now):
@@ -52,24 +52,24 @@ def test_pal002_kpis_are_not_empty_on_first_start(demo_runtime):
 def test_pal003_acknowledge_then_resolve_is_stored_and_audited(demo_runtime):
     rt, now = demo_runtime, datetime.now(timezone.utc)
     target = unacked(rt, now)[0]["alarm_id"]
-    rec = actions.acknowledge(rt.store, target, ME.user, now)
+    rec = actions.acknowledge(rt.store, target, ME, now)
     assert (rec["status"], rec["acknowledged_by"]) == ("acknowledged", "值班员甲")
     (stored,) = rt.store.dataset("alarms").get([target])
     assert stored["acknowledged_at"] == now.isoformat() and stored["updated_at"] > "2026"
     with pytest.raises(actions.ActionError, match="active alarm"):
-        actions.acknowledge(rt.store, target, ME.user, now)
+        actions.acknowledge(rt.store, target, ME, now)
     row = next(r for r in views.active_list(rt, ME, now) if r["alarm_id"] == target)
     assert row["acknowledged"] and not row["overdue"]
 
-    actions.resolve(rt.store, target, ME.user, "false_alarm", now + timedelta(minutes=3))
+    actions.resolve(rt.store, target, ME, "false_alarm", now + timedelta(minutes=3), note="阀门井积水误报")
     assert target not in {r["alarm_id"] for r in views.active_list(rt, ME, now)}
     trail = actions.history(rt.store, target)
     assert [(e["what"], e["who"]) for e in trail] == [("resolve", "值班员甲"), ("acknowledge", "值班员甲")]
     assert trail[0]["resolution"] == "false_alarm"
     with pytest.raises(actions.ActionError, match="not resolved"):
-        actions.resolve(rt.store, target, ME.user, "fixed")
+        actions.resolve(rt.store, target, ME, "fixed")
     with pytest.raises(actions.ActionError, match="no alarm"):
-        actions.acknowledge(rt.store, "nope", ME.user)
+        actions.acknowledge(rt.store, "nope", ME)
 
 
 def test_pal004_callbacks_filter_select_and_act(demo_runtime):
@@ -89,9 +89,9 @@ def test_pal004_callbacks_filter_select_and_act(demo_runtime):
         d = views.detail(rt, ME, a["alarm_id"], now)
         assert all(isinstance(x["ticket_id"], str) and x["created_at"] != "NaT" for x in d["tickets"])
         assert all(x["distance_m"] <= 500 or d["alarm"]["grid_code"] for x in d["tickets"])
-    msg, done = page.act(ids.ALARM_ACK, target, 3, "zh", rt, Viewer(user="tester"), now)
+    msg, done, _ = page.act(ids.ALARM_ACK, target, 3, "zh", rt, Viewer(user="tester", act_on_alarms=True), now)
     assert done == 4 and "已确认" in msg and "tester" in msg
-    msg, done = page.act(ids.ALARM_ACK, target, 4, "zh", rt, Viewer(user="tester"), now)
+    msg, done, _ = page.act(ids.ALARM_ACK, target, 4, "zh", rt, Viewer(user="tester", act_on_alarms=True), now)
     assert msg.startswith("⚠") and done is page.no_update
 
 

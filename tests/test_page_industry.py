@@ -25,6 +25,7 @@ from layouts import industry_tables as tables
 from metrics.industry import grade_period, low_efficiency, summary
 
 EVERYONE = Viewer()
+EXPORTER = Viewer(export=True)
 # the board callback's outputs, in the order of callbacks/industry.py register()
 BOARD = {k: i for i, k in enumerate(("crumbs", "summary", "notice", "areas", "ranking", "scatter", "scatter_note",
                                      "points", "map_url", "viewport", "low", "low_count", "formula"))}
@@ -138,7 +139,7 @@ def test_ind005_drill_and_scope(rt):
 
 def test_ind006_export_is_exactly_the_low_efficiency_list(rt, expected):
     exp = low_efficiency(expected["2025"], rt.settings.industry)
-    out = cb.export("csv", "?period=2025", "zh", rt, EVERYONE)
+    out = cb.export("csv", "?period=2025", "zh", rt, EXPORTER)
     assert out["filename"].endswith(".csv")
     import base64
 
@@ -148,7 +149,7 @@ def test_ind006_export_is_exactly_the_low_efficiency_list(rt, expected):
     rows = expected["2025"].rows
     want = rows[rows["graded"] & ((rows["grade"] == "D") | (rows["tax_per_mu"] < 3.0))]
     assert set(csv["统一社会信用代码"]) == set(want["credit_code"])
-    xlsx = cb.export("xlsx", "?period=2025", "en", rt, EVERYONE)
+    xlsx = cb.export("xlsx", "?period=2025", "en", rt, EXPORTER)
     x = pd.read_excel(io.BytesIO(base64.b64decode(xlsx["content"])), dtype=str)
     assert list(x["Credit code"]) == list(exp["credit_code"])
     # missing inputs stay empty cells, never 0
@@ -156,7 +157,7 @@ def test_ind006_export_is_exactly_the_low_efficiency_list(rt, expected):
     if missing.any():
         assert csv.loc[missing.to_numpy(), "综合能耗(吨标煤)"].isna().all()
     # filtered export = filtered list (the filters come from the URL, as on the screen)
-    d_only = cb.export("csv", "?period=2025&grade=D", "zh", rt, EVERYONE)
+    d_only = cb.export("csv", "?period=2025&grade=D", "zh", rt, EXPORTER)
     d = pd.read_csv(io.BytesIO(base64.b64decode(d_only["content"])), encoding="utf-8-sig", dtype=str)
     assert set(d["统一社会信用代码"]) == set(exp.loc[exp["grade"] == "D", "credit_code"])
 
@@ -333,7 +334,7 @@ def test_ind014_board_and_export_follow_the_url_filters(rt, expected):
     # the export is the list on the screen
     import base64
 
-    csv = pd.read_csv(io.BytesIO(base64.b64decode(cb.export("csv", url, "zh", rt, EVERYONE)["content"])),
+    csv = pd.read_csv(io.BytesIO(base64.b64decode(cb.export("csv", url, "zh", rt, EXPORTER)["content"])),
                       encoding="utf-8-sig", dtype=str)
     assert list(csv["统一社会信用代码"]) == list(low_here["credit_code"])
     # an unknown park is ignored (grade D alone) and said so; the export agrees
@@ -341,7 +342,7 @@ def test_ind014_board_and_export_follow_the_url_filters(rt, expected):
     out = cb.board(ids.IND_URL, bad, 1, "zh", rt, EVERYONE)
     assert {r["credit_code"] for r in out[BOARD["ranking"]]} == set(rows.loc[rows["grade"] == "D", "credit_code"])
     assert "不存在的园区" in str(out[BOARD["notice"]])
-    csv = pd.read_csv(io.BytesIO(base64.b64decode(cb.export("csv", bad, "zh", rt, EVERYONE)["content"])),
+    csv = pd.read_csv(io.BytesIO(base64.b64decode(cb.export("csv", bad, "zh", rt, EXPORTER)["content"])),
                       encoding="utf-8-sig", dtype=str)
     assert set(csv["统一社会信用代码"]) == set(low.loc[low["grade"] == "D", "credit_code"])
     # only the filters changed: the map keeps its view; another area: it flies there

@@ -64,7 +64,7 @@ def test_odp004_export_is_the_view_in_order_and_masked(demo_runtime, now):
     board = ov.board_frame(rt.queries, Viewer(), now)
     shown = board["ticket_id"].head(5).tolist()[::-1]  # the user's sort order
     virtual = [{"ticket_id": i} for i in shown] + [{"ticket_id": "not-mine"}]
-    sent = cb.export("csv", virtual, "zh", rt, Viewer(), now)
+    sent = cb.export("csv", virtual, "zh", rt, Viewer(export=True), now)
     assert sent["filename"].endswith(".csv") and sent["base64"]
     import base64
     csv = base64.b64decode(sent["content"]).decode("utf-8-sig")
@@ -78,7 +78,7 @@ def test_odp004_export_is_the_view_in_order_and_masked(demo_runtime, now):
     urgency = [c for c in df.columns if c not in ("工单号",) and set(df[c].dropna()) & {"一般", "紧急", "复杂"}]
     assert urgency, "urgency exported with its Chinese label, as on screen"
     assert not df.isin(["normal", "urgent", "complex"]).any().any()
-    xl = cb.export("xlsx", virtual, "en", rt, Viewer(), now)
+    xl = cb.export("xlsx", virtual, "en", rt, Viewer(export=True), now)
     wb = openpyxl.load_workbook(io.BytesIO(base64.b64decode(xl["content"])))
     ws = wb.active
     header = [c.value for c in ws[1]]
@@ -92,7 +92,7 @@ def test_odp005_export_masks_even_for_a_role_that_may_see_personal_data(demo_run
     rt = demo_runtime
     board = ov.board_frame(rt.queries, Viewer(), now)
     with_phone = board[board["caller_phone"] != ""]["ticket_id"].head(3).tolist()
-    boss = Viewer(role="admin", see_personal_data=True)
+    boss = Viewer(role="admin", see_personal_data=True, export=True)
     screen = ov.board_rows(rt.queries, boss, now)
     assert any(r["caller_phone"] and "*" not in r["caller_phone"] for r in screen)  # the role sees them
     sent = cb.export("csv", [{"ticket_id": i} for i in with_phone], "en", rt, boss, now)

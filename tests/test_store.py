@@ -71,3 +71,30 @@ def test_sto007_stamps_with_offsets_order_by_instant(store):
     assert ds.upsert([rec("A", "2026-11-20T00:30:00Z", "closed")]).stale == 1   # earlier instant
     assert ds.upsert([rec("A", "2026-11-20T01:00:00Z", "closed")]).unchanged == 1  # same instant
     assert ds.upsert([rec("A", "2026-11-20T09:00:01+08:00", "closed")]).updated == 1
+
+
+def test_sto008_one_batch_with_an_id_several_times_is_taken_in_order(store):
+    ds = store.tickets
+    ds.upsert([rec("B", "2026-11-20T05:00:00Z")])
+    r = ds.upsert([rec("A", "2026-11-20T01:00:00Z", "registered"), rec("A", "2026-11-20T03:00:00Z", "closed"),
+                   rec("A", "2026-11-20T02:00:00Z", "handling"), rec("A", "2026-11-20T03:00:00Z", "closed"),
+                   rec("B", "2026-11-20T04:00:00Z"), rec("C", "2026-11-20T01:00:00Z")])
+    assert (r.inserted, r.updated, r.unchanged, r.stale) == (2, 1, 1, 2)
+    assert ds.get(["A"])[0]["status"] == "closed"
+    assert ds.version() == 4                  # one sequence number per accepted change
+    _, changed = ds.changes_since(1)
+    assert sorted(x["ticket_id"] for x in changed) == ["A", "C"]
+    assert ds.upsert([]) == type(r)()
+
+
+def test_sto009_large_batches_are_written_whole(store):
+    from dashboard.store import BATCH
+
+    ds = store.tickets
+    n = 2 * BATCH + 17
+    r = ds.upsert([rec(f"T{i}", "2026-11-20T01:00:00Z") for i in range(n)])
+    assert r.inserted == n and ds.count() == n and ds.version() == n
+    r = ds.upsert([rec(f"T{i}", "2026-11-20T02:00:00Z" if i % 2 else "2026-11-20T01:00:00Z") for i in range(n)])
+    assert (r.updated, r.unchanged) == (n // 2, n - n // 2)
+    v, changed = ds.changes_since(n)
+    assert v == n + n // 2 and len(changed) == n // 2

@@ -7,6 +7,8 @@
     cityops kpi       ticket KPIs from files, the pages' numbers for reports and checks
     cityops feed      dry-run a feed against a sample payload (`feed check`)
     cityops industry  per-mu grading from a file (`industry grade`)
+    cityops user      accounts (`user add|passwd|disable|enable|list`)
+    cityops token     API tokens (`token add|revoke|list`); `cityops kiosk …` display tokens
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import json
 import sys
 import time
 
-COMMAND_MODULES = ("kpi", "feed", "industry", "backup")
+COMMAND_MODULES = ("kpi", "feed", "industry", "backup", "access")
 
 
 def serve_main(runtime, app) -> None:
@@ -92,8 +94,21 @@ def _settings(args) -> int:
     from dashboard.app.server import settings_or_exit
 
     s = settings_or_exit(args.config)
-    print(json.dumps(to_plain(s), ensure_ascii=False, indent=2))
+    print(json.dumps(_redacted(to_plain(s)), ensure_ascii=False, indent=2))
     return 0
+
+
+SECRET_KEYS = ("api_key", "proxy_secret", "session_secret")
+
+
+def _redacted(obj):
+    """The effective settings with secrets shown as "***" (set) or "" (unset)."""
+    if isinstance(obj, dict):
+        return {k: ("***" if v else "") if k in SECRET_KEYS and isinstance(v, str) else _redacted(v)
+                for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_redacted(v) for v in obj]
+    return obj
 
 
 def parser() -> argparse.ArgumentParser:

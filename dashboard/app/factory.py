@@ -10,19 +10,21 @@ from flask import Response, jsonify, request
 from flask_caching import Cache
 
 from callbacks import alarms as alarms_cb
+from callbacks import audit as audit_cb
 from callbacks import frame as frame_cb
 from callbacks import health as health_cb
 from callbacks import industry as industry_cb
 from callbacks import overdue as overdue_cb
 from callbacks import tickets as tickets_cb
 from callbacks import wall as wall_cb
+from dashboard.app import web_security
 from layouts.frame import frame
 
 ASSETS = Path(__file__).resolve().parents[2] / "assets"
 
 # page path → its callbacks module (each has page(lang, rt) and register(app, rt))
 PAGE_MODULES = {"/": wall_cb, "/health": health_cb, "/industry": industry_cb, "/tickets": tickets_cb, "/overdue": overdue_cb,
-                "/alarms": alarms_cb}
+                "/alarms": alarms_cb, "/audit": audit_cb}
 
 
 def cache_config(redis_url: str, store) -> dict:
@@ -44,10 +46,13 @@ def create_app(rt) -> Dash:
                            frame(s.server.refresh_s, s.city.language, s.city.name)])
     cache = Cache(app.server, config=cache_config(rt.redis_url, s.store))
     rt.queries.cache = cache
+    gate = web_security.install(app, rt)
     frame_cb.register(app, rt)
     for path, module in PAGE_MODULES.items():
         frame_cb.PAGES[path] = module.page
+        before = set(app.callback_map)
         module.register(app, rt)
+        web_security.remember_callback_pages(app, before, path, gate.callback_pages)
     _routes(app, rt)
     return app
 
@@ -76,4 +81,5 @@ def _routes(app: Dash, rt) -> None:
     def healthz():
         ok = rt.store.ping()
         return jsonify(ok=ok, versions=rt.queries.versions(), leader=bool(rt.poller and rt.poller.is_leader),
-                       store=rt.store_status())
+                       store=rt.store_status(), access_mode=rt.settings.access.mode,
+                       anonymous_read=rt.settings.access.mode == "open")

@@ -4,6 +4,7 @@ No file at all means the demo (embedded Redis, the simulated 乌海 city). A fil
 from `--config PATH` or `CITYOPS_CONFIG`; `settings.example.toml` documents every key.
 Environment overrides (URLs and secrets, so they stay out of files):
 `REDIS_URL`, `CITYOPS_DATA_DIR`, `CITYOPS_HOST`, `CITYOPS_PORT`, `CITYOPS_TIMEZONE`,
+`CITYOPS_ACCESS_MODE`, `CITYOPS_PROXY_SECRET`, `CITYOPS_SESSION_SECRET`,
 `CITYOPS_FEED_<NAME>_URL`, `CITYOPS_FEED_<NAME>_API_KEY` (NAME upper-cased, '-' → '_').
 """
 
@@ -171,27 +172,99 @@ class MapSettings:
 
 @dataclass(frozen=True)
 class RoleSettings:
-    see_personal_data: bool = False
+    see_personal_data: bool = False      # unmasked names and phone numbers (audited)
+    act_on_alarms: bool = False          # acknowledge / resolve alarms
+    export: bool = False                 # download exports (masked unless see_personal_data)
+    switch_emergency_mode: bool = False  # turn the wall's emergency mode (平战转换) on and off
+    admin: bool = False                  # the audit page, accounts and tokens
     areas: list[str] = field(default_factory=list)        # area codes this role may see; empty = all
     departments: list[str] = field(default_factory=list)  # empty = all
+    # a department head's department comes from the identity (header or claim) when true
+    department_from_identity: bool = False
+
+
+# The built-in roles; `[access.roles.NAME]` in a settings file adds roles (or redefines one of
+# these by its name), it never removes the others.
+BUILTIN_ROLES: dict[str, RoleSettings] = {
+    "operator": RoleSettings(),
+    "leader": RoleSettings(export=True),
+    "department_head": RoleSettings(export=True, department_from_identity=True),
+    "emergency": RoleSettings(act_on_alarms=True, switch_emergency_mode=True),
+    "supervisor": RoleSettings(see_personal_data=True, act_on_alarms=True, export=True,
+                               switch_emergency_mode=True),
+    "admin": RoleSettings(see_personal_data=True, act_on_alarms=True, export=True,
+                          switch_emergency_mode=True, admin=True),
+}
+
+_ASYMMETRIC = ("RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA")
+
+
+@dataclass(frozen=True)
+class JwtSettings:
+    """OIDC / JWT bearer tokens (统一身份认证, machine clients): checked against a JWKS."""
+    jwks_file: str = ""          # a JWKS JSON file; or
+    jwks_url: str = ""           # the identity provider's JWKS endpoint (fetched, cached)
+    issuer: str = ""             # `iss` must equal this
+    audience: str = ""           # `aud` must contain this
+    algorithms: list[str] = field(default_factory=lambda: ["RS256", "ES256"])
+    user_claim: str = "preferred_username"   # falls back to `sub`
+    role_claim: str = "cityops_role"         # a string or a list (the first known role wins)
+    department_claim: str = "department"
+    areas_claim: str = "cityops_areas"       # a list of area codes (narrows the role's scope)
+    scope_claim: str = "scope"               # "cityops.read cityops.act …": act/export need their scope
+    leeway_s: int = 30
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.jwks_file or self.jwks_url)
+
+    def __post_init__(self) -> None:
+        bad = [a for a in self.algorithms if a not in _ASYMMETRIC]
+        if bad:
+            raise ValueError(f"algorithms: expected asymmetric algorithms ({', '.join(_ASYMMETRIC)}), got {bad}")
+        if self.enabled and not (self.issuer and self.audience):
+            raise ValueError("issuer: expected both issuer and audience when a JWKS is configured")
+        if self.jwks_url and not re.match(r"^https?://", self.jwks_url):
+            raise ValueError(f"jwks_url: expected an http(s):// URL, got {self.jwks_url!r}")
 
 
 @dataclass(frozen=True)
 class AccessSettings:
-    # Who is asking comes from headers set by the centre's single sign-on proxy.
+    # open: anonymous callers read as `default_role` (masked, read-only), people may log in to act;
+    # proxy: identity from the SSO proxy's headers, honoured only from `trusted_proxies`;
+    # accounts: every page needs a login (built-in accounts, JWT bearer, API tokens, kiosk tokens).
+    mode: Literal["open", "proxy", "accounts"] = "open"
     user_header: str = "X-Cityops-User"
     role_header: str = "X-Cityops-Role"
+    department_header: str = "X-Cityops-Department"
+    areas_header: str = "X-Cityops-Areas"          # comma-separated area codes (narrows the role)
+    trusted_proxies: list[str] = field(default_factory=lambda: ["127.0.0.1/32", "::1/128"])
+    proxy_secret_header: str = "X-Cityops-Proxy-Secret"
+    proxy_secret: str = ""       # when set, the proxy must send it (env CITYOPS_PROXY_SECRET)
     default_role: str = "operator"
-    roles: dict[str, RoleSettings] = field(default_factory=lambda: {
-        "operator": RoleSettings(),
-        "leader": RoleSettings(),
-        "supervisor": RoleSettings(see_personal_data=True),
-    })
+    users_file: str = ""         # accounts in a JSON file (written by `cityops user`); empty = in Redis
+    session_secret: str = ""     # env CITYOPS_SESSION_SECRET; empty = a random key kept in data_dir
+    session_hours: float = 12.0
+    lockout_failures: int = 5    # failed logins in a row that lock an account …
+    lockout_s: float = 900.0     # … for this long
+    kiosk_pages: list[str] = field(default_factory=lambda: ["/", "/alarms"])
+    jwt: JwtSettings = field(default_factory=JwtSettings)
+    roles: dict[str, RoleSettings] = field(default_factory=dict)   # added to BUILTIN_ROLES
 
     def __post_init__(self) -> None:
-        if self.default_role not in self.roles:
-            raise ValueError(f"default_role: expected one of the roles ({', '.join(self.roles)}), "
+        import ipaddress
+        merged = {**BUILTIN_ROLES, **self.roles}
+        object.__setattr__(self, "roles", merged)
+        if self.default_role not in merged:
+            raise ValueError(f"default_role: expected one of the roles ({', '.join(merged)}), "
                              f"got {self.default_role!r}")
+        for cidr in self.trusted_proxies:
+            try:
+                ipaddress.ip_network(cidr, strict=False)
+            except ValueError:
+                raise ValueError(f"trusted_proxies: expected CIDRs such as '10.0.0.5/32', got {cidr!r}") from None
+        if not 1 <= self.lockout_failures <= 100:
+            raise ValueError(f"lockout_failures: expected 1..100, got {self.lockout_failures}")
 
 
 @dataclass(frozen=True)
@@ -229,6 +302,9 @@ def _env_overrides(data: dict, env: dict[str, str]) -> dict:
         "CITYOPS_HOST": ("server", "host", str),
         "CITYOPS_PORT": ("server", "port", int),
         "CITYOPS_TIMEZONE": ("city", "timezone", str),
+        "CITYOPS_ACCESS_MODE": ("access", "mode", str),
+        "CITYOPS_PROXY_SECRET": ("access", "proxy_secret", str),
+        "CITYOPS_SESSION_SECRET": ("access", "session_secret", str),
     }
     for var, (section, key, conv) in simple.items():
         if env.get(var):

@@ -127,9 +127,31 @@ class Queries:
             mask &= tree.in_subtree(df["grid"], area)
         return df[mask] if not mask.all() else df
 
-    def for_display(self, df: pd.DataFrame, viewer: Viewer) -> pd.DataFrame:
-        """Personal data masked unless the viewer's role allows it."""
-        return df if viewer.see_personal_data else mask_frame(df)
+    def for_display(self, df: pd.DataFrame, viewer: Viewer, view: str = "") -> pd.DataFrame:
+        """Personal data masked unless the viewer's role allows it; an unmasked view is
+        audited (once per viewer and set of rows in ten minutes: a refresh is not a new view)."""
+        if not viewer.see_personal_data:
+            return mask_frame(df)
+        personal = [c for c in ("caller_name", "caller_phone") if c in df]
+        if personal and len(df) and df[personal].notna().any().any():
+            self.audit_unmasked(df["ticket_id"].astype(str).tolist() if "ticket_id" in df else [], viewer, view)
+        return df
+
+    def audit_unmasked(self, ids: list[str], viewer: Viewer, view: str) -> None:
+        """Audit that `viewer` saw the personal data of tickets `ids` unmasked."""
+        import time
+
+        from dashboard.store import audit
+        key = (viewer.user, view, hashlib.sha1("\n".join(ids).encode()).hexdigest())
+        now = time.monotonic()
+        seen = self.__dict__.setdefault("_unmasked_seen", {})
+        if now - seen.get(key, -1e9) < 600:
+            return
+        if len(seen) > 10000:
+            seen.clear()
+        seen[key] = now
+        audit.record(self.store, {"what": "view_personal_data", "who": viewer.user, "role": viewer.role,
+                                  "via": viewer.via, "view": view, "rows": len(ids), "ticket_ids": ids[:50]})
 
     def placement(self) -> dict[str, int]:
         df = self.all_tickets()

@@ -15,6 +15,8 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Callable
 
+from dashboard.store import audit as audit_trail
+from dashboard.queries.access import Viewer, area_in_scope
 from feeds.sensors import alarm_engine
 from feeds.sensors.poll import next_stamp
 
@@ -24,6 +26,39 @@ TRIES = 3           # writes of one action: the first, and redone twice on a cha
 
 class ActionError(ValueError):
     """The action cannot be done; the message says why."""
+
+    status = 409
+
+
+class ActionRefused(ActionError):
+    """The viewer may not do this (no `act_on_alarms`, or the alarm is outside their areas);
+    nothing was written, and the refusal is in the audit trail."""
+
+    status = 403
+
+
+class NoSuchAlarm(ActionError):
+    status = 404
+
+
+def check_permission(store, viewer: Viewer, alarm_id: str, what: str, tree=None) -> dict:
+    """The alarm, when `viewer` may act on it; else `ActionRefused` (audited). An unknown
+    alarm and one outside the viewer's areas are refused alike (no probing of ids)."""
+    if not isinstance(viewer, Viewer):
+        raise TypeError("alarm actions take the acting Viewer (permissions and scope are checked)")
+    rec = (store.dataset("alarms").get([alarm_id]) or [None])[0] if isinstance(alarm_id, str) and alarm_id else None
+    why = None
+    if not viewer.act_on_alarms:
+        why = "no act_on_alarms permission"
+    elif rec is None:
+        raise NoSuchAlarm(f"no alarm {str(alarm_id)[:64]!r}")
+    elif not area_in_scope(viewer, rec.get("grid_code"), tree):
+        why = "alarm outside the viewer's areas"
+    if why:
+        audit_trail.record(store, {"what": "refused", "action": what, "who": viewer.user, "role": viewer.role,
+                                   "via": viewer.via, "alarm_id": str(alarm_id)[:64], "reason": why})
+        raise ActionRefused(f"refused: {why}")
+    return rec
 
 
 def _load(store, alarm_id: str) -> dict:
@@ -67,33 +102,42 @@ def _act(store, alarm_id: str, who: str, what: str, at: datetime, action: Callab
 
 
 def _audit(store, alarm: dict, who: str, what: str, at: datetime, **extra) -> None:
-    store.audit({"who": who, "what": what, "alarm_id": alarm["alarm_id"], "level": alarm.get("level"),
+    audit_trail.record(store, {"who": who, "what": what, "alarm_id": alarm["alarm_id"], "level": alarm.get("level"),
                  "network": alarm.get("network"), "sensor_id": alarm.get("sensor_id"),
                  "when": at.astimezone(timezone.utc).isoformat(), **extra})
 
 
-def acknowledge(store, alarm_id: str, who: str, at: datetime | None = None, seen: dict | None = None) -> dict:
-    """Acknowledge an active alarm; returns the stored record.
-
-    `seen`: the alarm as the person saw it, when the page has it (default: read now).
-    """
+def acknowledge(store, alarm_id: str, viewer: Viewer, at: datetime | None = None, seen: dict | None = None,
+                tree=None, note: str = "") -> dict:
+    """Acknowledge an active alarm as `viewer` (permission and area checked); returns the
+    stored record. `seen`: the alarm as the person saw it, when the page has it (default: read now)."""
+    check_permission(store, viewer, alarm_id, "acknowledge", tree)
+    who = viewer.user
     at = at or datetime.now(timezone.utc)
-    return _act(store, alarm_id, who, "acknowledge", at, lambda a: alarm_engine.acknowledge(a, who, at), seen)
+    extra = {"role": viewer.role, "via": viewer.via} | ({"note": note[:200]} if note else {})
+    return _act(store, alarm_id, who, "acknowledge", at, lambda a: alarm_engine.acknowledge(a, who, at), seen, **extra)
 
 
-def resolve(store, alarm_id: str, who: str, resolution: str, at: datetime | None = None, note: str = "",
-            seen: dict | None = None) -> dict:
-    """Resolve an alarm as fixed or false_alarm (acknowledging it too if nobody had)."""
+def resolve(store, alarm_id: str, viewer: Viewer, resolution: str, at: datetime | None = None, note: str = "",
+            seen: dict | None = None, tree=None) -> dict:
+    """Resolve an alarm as fixed or false_alarm (acknowledging it too if nobody had); a false
+    alarm needs a note saying why."""
+    check_permission(store, viewer, alarm_id, "resolve", tree)
+    who = viewer.user
     at = at or datetime.now(timezone.utc)
     if resolution not in RESOLUTIONS:
         raise ActionError(f"resolution must be one of {', '.join(RESOLUTIONS)}, got {resolution!r}")
+    note = (note or "").strip()
+    if resolution == "false_alarm" and not note:
+        raise ActionError("a false alarm needs a note saying why")
 
     def action(alarm: dict) -> dict:
         return dict(alarm_engine.resolve(alarm, who, at, resolution), resolved_by=who)
-    return _act(store, alarm_id, who, "resolve", at, action, seen, resolution=resolution, note=note[:200])
+    return _act(store, alarm_id, who, "resolve", at, action, seen, resolution=resolution, note=note[:200],
+                role=viewer.role, via=viewer.via)
 
 
 def history(store, alarm_id: str | None = None, limit: int = 200) -> list[dict]:
     """Audit entries about alarms (newest first), optionally of one alarm."""
-    out = [e for e in store.audit_log(limit) if e.get("alarm_id")]
+    out = [e for e in store.audit_log(limit) if e.get("alarm_id") and e.get("what") in ("acknowledge", "resolve")]
     return [e for e in out if e["alarm_id"] == alarm_id] if alarm_id else out

@@ -201,7 +201,7 @@ def nearby_tickets(rt, viewer: Viewer, a, now: datetime, limit: int = 8) -> list
         return []
     words = NETWORK_WORDS.get(a.network, ())
     df = df.assign(related=df["category"].fillna("").map(lambda c: any(w in c for w in words)))
-    df = q.for_display(df.sort_values(["related", "distance_m"], ascending=[False, True]).head(limit), viewer)
+    df = q.for_display(df.sort_values(["related", "distance_m"], ascending=[False, True]).head(limit), viewer, "alarm_tickets")
     return [{"ticket_id": r.ticket_id, "category": r.category, "status": r.status,
              "created_at": r.created_at.isoformat(), "related": bool(r.related),
              "distance_m": None if pd.isna(r.distance_m) else int(r.distance_m)} for r in df.itertuples()]

@@ -9,7 +9,6 @@ the period, as METRICS.md says); scope and filters only choose which rows are sh
 from __future__ import annotations
 
 import hashlib
-import io
 import re
 from dataclasses import asdict, dataclass
 from urllib.parse import parse_qs, urlencode
@@ -17,6 +16,7 @@ from urllib.parse import parse_qs, urlencode
 import numpy as np
 import pandas as pd
 
+from dashboard.queries import exports
 from dashboard.queries.access import Viewer
 from feeds.industry.parse import records_frame
 from feeds.industry.poll import DATASET
@@ -323,21 +323,20 @@ EXPORT_COLUMNS = ("credit_code", "name", "district_name", "street_name", "park",
                   "labour_productivity", "rd_intensity", "score", "rank", "grade", "missing", "low_reason")
 
 
-def export_bytes(df: pd.DataFrame, fmt: str, headers: dict[str, str] | None = None) -> bytes:
-    """The low-efficiency list as CSV (UTF-8 with BOM, for Excel) or XLSX; empty cells
-    where a value is missing (never a zero)."""
+def export_frame(df: pd.DataFrame, headers: dict[str, str] | None = None) -> pd.DataFrame:
+    """The low-efficiency list as exported: its columns in order, empty cells where a value
+    is missing (never a zero)."""
     out = df.reindex(columns=list(EXPORT_COLUMNS))
     out["rank"] = out["rank"].astype("Int64")
-    if headers:
-        out = out.rename(columns=headers)
-    if fmt == "xlsx":
-        buf = io.BytesIO()
-        out.to_excel(buf, index=False, sheet_name="low-efficiency")
-        return buf.getvalue()
-    return out.to_csv(index=False).encode("utf-8-sig")
+    return out.rename(columns=headers) if headers else out
+
+
+def export_bytes(df: pd.DataFrame, fmt: str, headers: dict[str, str] | None = None) -> bytes:
+    """The low-efficiency list as CSV (UTF-8 with BOM, for Excel) or XLSX (`dashboard.queries.exports`)."""
+    return exports.export_bytes(export_frame(df, headers), fmt, sheet="low-efficiency")
 
 
 __all__ = ["GRADES", "GRADE_VALUES", "Filters", "enterprises", "periods", "previous_period", "graded", "scoped",
            "apply_filters", "filter_options", "filter_choices", "parse_search", "filters_from", "with_filter",
            "valid_filters", "format_search", "drill_filters", "board_summary", "by_child_area", "ranking",
-           "low_efficiency_list", "enterprise_history", "export_bytes", "data_version", "place"]
+           "low_efficiency_list", "enterprise_history", "export_frame", "export_bytes", "data_version", "place"]

@@ -7,11 +7,11 @@ by `q.tickets`, personal data masked by `q.for_display` on screen and always in 
 
 from __future__ import annotations
 
-import io
 
 import numpy as np
 import pandas as pd
 
+from dashboard.queries import exports
 from dashboard.queries.access import Viewer
 from dashboard.queries.ticket_views import area_names, local_text
 from metrics import tickets as tk
@@ -72,8 +72,11 @@ def board_rows(q, viewer: Viewer, now, departments=None, areas=None, states=STAT
     parts = (str(now), sorted(departments or []), sorted(areas or []), sorted(states or STATES))
 
     def compute():
-        return q.for_display(board_frame(q, viewer, now, departments, areas, states), viewer).to_dict("records")
-    return q.memo("od.board", viewer, parts, compute)
+        return q.for_display(board_frame(q, viewer, now, departments, areas, states), viewer, "overdue").to_dict("records")
+    rows = q.memo("od.board", viewer, parts, compute)
+    if viewer.see_personal_data and rows:          # a cached view seen by another person is their view too
+        q.audit_unmasked([str(r["ticket_id"]) for r in rows], viewer, "overdue")
+    return rows
 
 
 def summary(rows: list[dict]) -> dict[str, int]:
@@ -118,12 +121,9 @@ def export_frame(q, viewer: Viewer, now, ticket_ids: list[str], headers: dict[st
 
 
 def to_csv_bytes(df: pd.DataFrame) -> bytes:
-    """UTF-8 with a byte-order mark, so spreadsheet programs read the Chinese right."""
-    return df.to_csv(index=False).encode("utf-8-sig")
+    """UTF-8 with a byte-order mark; formula-looking cells neutralised (`dashboard.queries.exports`)."""
+    return exports.export_bytes(df, "csv")
 
 
 def to_xlsx_bytes(df: pd.DataFrame, sheet: str = "overdue") -> bytes:
-    buf = io.BytesIO()
-    with pd.ExcelWriter(buf, engine="openpyxl") as xw:
-        df.to_excel(xw, index=False, sheet_name=sheet[:31])
-    return buf.getvalue()
+    return exports.export_bytes(df, "xlsx", sheet)

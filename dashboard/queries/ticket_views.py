@@ -228,7 +228,7 @@ def member_frame(q, viewer: Viewer, mq: MemberQuery, now, start, end) -> tuple[p
     num = tk.members(df, mq.metric, "numerator", now, start, end, rules).to_numpy()
     den = tk.members(df, mq.metric, "denominator", now, start, end, rules).to_numpy()
     chosen = df[num if mq.part == "numerator" else den]
-    return q.for_display(chosen, viewer), int(num.sum()), int(den.sum())
+    return q.for_display(chosen, viewer, "ticket_members"), int(num.sum()), int(den.sum())
 
 
 def area_names(tree, grids: pd.Series, levels=("street", "community", "grid")) -> dict[str, pd.Series]:

@@ -32,26 +32,48 @@ _UPSERT = """
 -- ARGV[1] '1': compare-and-set, then (id, stamp, body, expected) per record: written only
 -- when the stored stamp is the expected one ('' = no record, '=' .. stamp = that stamp) and
 -- the new stamp is strictly newer; otherwise the id is returned as a conflict.
+-- A batch costs a fixed handful of calls, not calls per record: one HMGET of the stored
+-- stamps, then one HSET of the bodies, one of the stamps, one ZADD to the change log and one
+-- SET of the sequence number. Records are taken in order; an id met twice in one batch is
+-- compared with the version the batch itself wrote.
 local cas = ARGV[1] == '1'
 local step = cas and 4 or 3
 local out = {0, 0, 0, 0}   -- inserted, updated, unchanged, stale; then the conflicting ids
-for i = 2, #ARGV, step do
+local ids = {}
+for i = 2, #ARGV, step do ids[#ids + 1] = ARGV[i] end
+if #ids == 0 then return out end
+local stored = redis.call('HMGET', KEYS[2], unpack(ids))
+local written = {}         -- id -> stamp written by this batch
+local seq = tonumber(redis.call('GET', KEYS[4]) or '0')
+local first = seq
+local bodies, stamps, log = {}, {}, {}
+for k = 1, #ids do
+  local i = 2 + (k - 1) * step
   local id, stamp, body = ARGV[i], ARGV[i + 1], ARGV[i + 2]
-  local old = redis.call('HGET', KEYS[2], id)
+  local old = written[id]
+  if old == nil then old = stored[k] end
+  if old == false then old = nil end
   local newer = (not old) or stamp > old
   if cas and not (newer and ARGV[i + 3] == (old and ('=' .. old) or '')) then
     out[#out + 1] = id
   elseif newer then
-    redis.call('HSET', KEYS[1], id, body)
-    redis.call('HSET', KEYS[2], id, stamp)
-    local s = redis.call('INCR', KEYS[4])
-    redis.call('ZADD', KEYS[3], s, id)
+    seq = seq + 1
+    bodies[#bodies + 1] = id; bodies[#bodies + 1] = body
+    stamps[#stamps + 1] = id; stamps[#stamps + 1] = stamp
+    log[#log + 1] = seq; log[#log + 1] = id
+    written[id] = stamp
     if old then out[2] = out[2] + 1 else out[1] = out[1] + 1 end
   elseif stamp == old then
     out[3] = out[3] + 1
   else
     out[4] = out[4] + 1
   end
+end
+if seq > first then
+  redis.call('HSET', KEYS[1], unpack(bodies))
+  redis.call('HSET', KEYS[2], unpack(stamps))
+  redis.call('ZADD', KEYS[3], unpack(log))
+  redis.call('SET', KEYS[4], seq)
 end
 return out
 """
@@ -359,3 +381,53 @@ class Store:
 
     def audit_log(self, limit: int = 100) -> list[dict]:
         return [orjson.loads(b) for b in self.r.lrange(f"{self.ns}:audit", 0, limit - 1)]
+
+    # -- access: accounts, tokens, login failures, shared console state -----------------
+    # Small JSON records by kind ("user", "token"), one Redis hash per kind.
+    def record(self, kind: str, key: str) -> dict | None:
+        raw = self.r.hget(f"{self.ns}:{kind}s", key)
+        return orjson.loads(raw) if raw else None
+
+    def records(self, kind: str) -> dict[str, dict]:
+        return {k.decode(): orjson.loads(v) for k, v in self.r.hgetall(f"{self.ns}:{kind}s").items()}
+
+    def put_record(self, kind: str, key: str, value: dict) -> None:
+        self.r.hset(f"{self.ns}:{kind}s", key, orjson.dumps(value))
+
+    def delete_record(self, kind: str, key: str) -> None:
+        self.r.hdel(f"{self.ns}:{kind}s", key)
+
+    def count_failure(self, name: str, ttl_s: float) -> int:
+        """One more failure of `name` (failed logins), forgotten `ttl_s` after the last one."""
+        key = f"{self.ns}:failures:{name}"
+        with self.r.pipeline(transaction=True) as p:
+            p.incr(key)
+            p.pexpire(key, int(ttl_s * 1000))
+            n, _ = p.execute()
+        return int(n)
+
+    def failures(self, name: str) -> int:
+        return int(self.r.get(f"{self.ns}:failures:{name}") or 0)
+
+    def clear_failures(self, name: str) -> None:
+        self.r.delete(f"{self.ns}:failures:{name}")
+
+    def console_state(self, name: str) -> dict:
+        """Shared state every process and wall sees (emergency mode)."""
+        raw = self.r.get(f"{self.ns}:state:{name}")
+        return orjson.loads(raw) if raw else {}
+
+    def put_console_state(self, name: str, value: dict) -> None:
+        self.r.set(f"{self.ns}:state:{name}", orjson.dumps(value))
+
+    def audit_count(self) -> int:
+        return int(self.r.llen(f"{self.ns}:audit"))
+
+    def audit_restore(self, entries: list[dict], keep: int = 100_000) -> None:
+        """Entries (newest first) put back after a Redis loss, in the order they were written."""
+        if not entries:
+            return
+        with self.r.pipeline(transaction=True) as p:
+            p.delete(f"{self.ns}:audit")
+            p.rpush(f"{self.ns}:audit", *[orjson.dumps(e) for e in entries[:keep]])
+            p.execute()

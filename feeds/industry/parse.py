@@ -21,6 +21,7 @@ from feeds.industry.config import (
     CANONICAL_FIELDS, MONEY_FIELDS, NON_NEGATIVE_FIELDS, NUMERIC_FIELDS, IndustryFeedConfig,
 )
 from metrics.credit_code import credit_code_problem, normalize_credit_code
+from metrics.privacy import mask_record
 
 _HEADER_SCAN_ROWS = 10  # title rows above the header are common in government sheets
 _MISSING = {"", "-", "—", "--", "/", "na", "n/a", "null", "none", "nan"}
@@ -133,7 +134,8 @@ def _timestamp(v: object, tz: str) -> pd.Timestamp:
 
 
 def _excerpt(raw: dict[str, object]) -> str:
-    text = ", ".join(f"{k}={v}" for k, v in raw.items() if not _is_missing(v))
+    raw = mask_record({k: v for k, v in raw.items() if not _is_missing(v)})
+    text = ", ".join(f"{k}={v}" for k, v in raw.items())
     return text if len(text) <= 160 else text[:157] + "..."
 
 

@@ -20,6 +20,7 @@ import orjson
 from feeds.sensors.settings import SensorFeedSettings
 from metrics.alarm_rules import AlarmRules
 from metrics.coords import to_wgs84
+from metrics.privacy import mask_record, scrub_text
 
 READING_FIELDS = ("sensor_id", "network", "kind", "value", "unit", "observed_at", "lat", "lon")
 ALARM_FIELDS = ("alarm_id", "sensor_id", "network", "kind", "level", "value", "threshold", "unit",
@@ -40,9 +41,9 @@ class FeedFormatError(ValueError):
 def excerpt(item: object, limit: int = 200) -> str:
     """A short single-line excerpt of an input item, for a reject."""
     try:
-        text = orjson.dumps(item, option=orjson.OPT_NON_STR_KEYS).decode()
+        text = orjson.dumps(mask_record(item), option=orjson.OPT_NON_STR_KEYS).decode()
     except TypeError:
-        text = repr(item)
+        text = scrub_text(repr(item))
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 

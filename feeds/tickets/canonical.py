@@ -113,6 +113,7 @@ def poll(ctx):
     from pathlib import Path
 
     from feeds.base import Batch, FeedError, fetch
+    from feeds.tickets.canonical_columns import parse_tickets_records as parse_tickets   # column-wise, same result
 
     feed, state = ctx.feed, ctx.state
     out = Batch("tickets", [], [], 0)

@@ -21,26 +21,66 @@ from itertools import repeat
 from typing import Sequence
 
 import numpy as np
+import orjson
 import pandas as pd
 
 from feeds.tickets.canonical import PayloadError, _decode, _jsonl_items
 from feeds.tickets.iso_times import ByteCells
 from feeds.records import TICKET_FIELDS, TIME_FIELDS, Reject, excerpt
-from feeds.tickets.records_fast import RawColumns, validate_columns
+from feeds.tickets.records_fast import RawColumns, objects_columns, validate_columns, validate_records
 
 
 def parse_tickets_frame(data: bytes, fmt: str) -> tuple[pd.DataFrame, list[Reject]]:
     """CSV or JSON Lines bytes -> (the typed frame, rejects): exactly
     `tickets_frame(parse_tickets(data, fmt)[0])` and its rejects, much faster."""
-    text = _decode(data)
-    if fmt == "csv":
-        raw, bad = _csv_columns(data, text)
-    elif fmt == "jsonl":
-        raw, bad = _jsonl_columns(text)
-    else:
-        raise PayloadError(f"unknown canonical format {fmt!r}: expected csv or jsonl")
+    raw, bad = _raw_columns(data, fmt)
     frame, rejects = validate_columns(raw)
     return frame, sorted(bad + rejects, key=lambda r: r.index)
+
+
+def parse_tickets_records(data: bytes, fmt: str) -> tuple[list[dict], list[Reject]]:
+    """CSV or JSON Lines bytes -> exactly `parse_tickets(data, fmt)` (the same records in the
+    same order, the same rejects), validated column by column: the poller's path."""
+    raw, bad = _raw_columns(data, fmt)
+    records, rejects = validate_records(raw)
+    return records, sorted(bad + rejects, key=lambda r: r.index)
+
+
+def _raw_columns(data: bytes, fmt: str) -> tuple[RawColumns, list[Reject]]:
+    if fmt == "jsonl":
+        fast = _jsonl_objects(data)
+        if fast is not None:
+            return objects_columns(fast), []
+    text = _decode(data)
+    if fmt == "csv":
+        return _csv_columns(data, text)
+    if fmt == "jsonl":
+        return _jsonl_columns(text)
+    raise PayloadError(f"unknown canonical format {fmt!r}: expected csv or jsonl")
+
+
+# bytes that str.splitlines() takes for line ends besides "\n" (then the per-line reader decides)
+_OTHER_LINE_ENDS = (b"\r", b"\x0b", b"\x0c", b"\x1c", b"\x1d", b"\x1e", b"\xc2\x85", b"\xe2\x80\xa8",
+                    b"\xe2\x80\xa9")
+
+
+def _jsonl_objects(data: bytes) -> list[dict] | None:
+    """The objects of a JSON Lines payload read in one call, or None when the per-line
+    reader must decide (a line that is not one JSON object, other line ends, bad UTF-8).
+
+    Each non-blank line is one element of one JSON array: that array parses to as many
+    objects as there are lines only if every line is exactly one JSON value."""
+    body = data.removeprefix(codecs.BOM_UTF8)
+    if any(end in body for end in _OTHER_LINE_ENDS):
+        return None
+    lines = [line for line in body.split(b"\n") if line.strip()]
+    try:
+        objects = orjson.loads(b"[" + b",".join(lines) + b"]")
+    except orjson.JSONDecodeError:
+        return None
+    if len(objects) != len(lines) or not all(type(o) is dict for o in objects):
+        return None
+    return objects
 
 
 def _jsonl_columns(text: str) -> tuple[RawColumns, list[Reject]]:

@@ -20,6 +20,7 @@ import orjson
 
 from feeds.base import Batch, FeedError, PollContext, fetch
 from feeds.records import RecordError, Reject, excerpt, validate_ticket
+from feeds.tickets.records_fast import validate_items
 
 OVERLAP = timedelta(hours=1)      # re-read the end of the last window: clocks differ
 MIN_WINDOW = timedelta(minutes=1)
@@ -38,17 +39,30 @@ def parse_requests(data: bytes, source: str = "open311") -> tuple[list[dict], li
         body = [body]
     if not isinstance(body, list):
         raise FeedError(f"Open311 payload: expected a list of service requests, got {type(body).__name__}")
-    records, rejects = [], []
+    raws, positions, rejects = [], [], []
     for i, item in enumerate(body):
         try:
-            records.append(to_canonical(item, source))
+            raws.append(to_raw(item, source))
+            positions.append(i)
         except RecordError as exc:
-            sid = item.get("service_request_id") if isinstance(item, dict) else None
-            rejects.append(Reject(i, str(exc), excerpt(item), None if sid is None else str(sid)))
-    return records, rejects
+            rejects.append(_reject(i, str(exc), item))
+    # the canonical checks column by column: the records and reasons of validate_ticket
+    records, invalid = validate_items(raws, positions)
+    rejects += [_reject(r.index, r.reason, body[r.index]) for r in invalid]
+    return records, sorted(rejects, key=lambda r: r.index)
+
+
+def _reject(i: int, reason: str, item) -> Reject:
+    sid = item.get("service_request_id") if isinstance(item, dict) else None
+    return Reject(i, reason, excerpt(item), None if sid is None else str(sid))
 
 
 def to_canonical(item: dict, source: str = "open311") -> dict:
+    return validate_ticket(to_raw(item, source))
+
+
+def to_raw(item: dict, source: str = "open311") -> dict:
+    """A service request -> a raw ticket in the canonical field names (not yet validated)."""
     if not isinstance(item, dict):
         raise RecordError(f"expected a service request object, got {type(item).__name__}")
     sid = item.get("service_request_id")
@@ -74,7 +88,7 @@ def to_canonical(item: dict, source: str = "open311") -> dict:
     }
     if status == "closed" and not raw["closed_at"]:
         raise RecordError("updated_datetime: missing for a closed request (it is the closing time)")
-    return validate_ticket(raw)
+    return raw
 
 
 def _iso(t: datetime) -> str:

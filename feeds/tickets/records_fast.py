@@ -13,6 +13,7 @@ than a `RecordError` raises it here too.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from itertools import repeat
 from datetime import datetime, timedelta
 from typing import Any, Callable, Sequence
 
@@ -74,6 +75,36 @@ class RawColumns:
 
 def validate_columns(raw: RawColumns) -> tuple[pd.DataFrame, list[Reject]]:
     """Raw columns -> (the frame `tickets_frame` would build, rejects ordered by index)."""
+    values, keep, rejects = _checked(raw)
+    return _frame({name: v[keep] for name, v in values.items()}), rejects
+
+
+def validate_records(raw: RawColumns) -> tuple[list[dict], list[Reject]]:
+    """Raw columns -> (exactly the records `validate_many` gives, in the same order, each
+    with the same keys in the same order and values of the same types; the same rejects).
+
+    The poller's path: the checks run column by column as for `validate_columns`, then the
+    canonical values are turned back into records column by column."""
+    values, keep, rejects = _checked(raw)
+    return _records({name: v[keep] for name, v in values.items()}), rejects
+
+
+def objects_columns(objects: list[dict], index: Sequence[int] | None = None) -> RawColumns:
+    """Raw ticket objects (canonical field names) as columns; row i is objects[i], at
+    position index[i] of its payload (default: i)."""
+    columns = {name: list(map(dict.get, objects, repeat(name))) for name in TICKET_FIELDS}
+    positions = np.arange(len(objects), dtype=np.int64) if index is None else np.asarray(index, dtype=np.int64)
+    return RawColumns(columns, positions, objects.__getitem__)
+
+
+def validate_items(objects: list[dict], index: Sequence[int] | None = None) -> tuple[list[dict], list[Reject]]:
+    """`validate_many` of raw ticket objects, column by column (same records, same rejects;
+    a reject's index is index[i])."""
+    return validate_records(objects_columns(objects, index))
+
+
+def _checked(raw: RawColumns) -> tuple[dict[str, np.ndarray], np.ndarray, list[Reject]]:
+    """(canonical values by field, which rows are kept, the rejects)."""
     values: dict[str, np.ndarray] = {}
     ok = np.ones(len(raw), dtype=bool)
     for name in TICKET_FIELDS:
@@ -91,7 +122,37 @@ def validate_columns(raw: RawColumns) -> tuple[pd.DataFrame, list[Reject]]:
         if records:
             _put_record(values, int(row), records[0])
             keep[row] = True
-    return _frame({name: v[keep] for name, v in values.items()}), rejects
+    return values, keep, rejects
+
+
+# the keys of a record in the order validate_ticket makes them
+RECORD_KEYS = ("ticket_id", *TIME_FIELDS, "source", "kind", "urgency", "status", "rating", "resolved",
+               "category", "grid_code", "department", "repeat_of", "caller_name", "caller_phone",
+               "lat", "lon", "rating_excluded", "return_count")
+
+
+def _records(v: dict[str, np.ndarray]) -> list[dict]:
+    """Canonical columns -> records, as validate_ticket writes them."""
+    columns = []
+    for name in RECORD_KEYS:
+        x = v[name]
+        if name in TIME_FIELDS:
+            columns.append(_iso_texts(x))
+        elif name in RANGES:
+            columns.append([None if f != f else f for f in x.tolist()])   # NaN: no value
+        else:
+            columns.append(x.tolist())
+    keys = RECORD_KEYS
+    return [dict(zip(keys, row)) for row in zip(*columns)]
+
+
+def _iso_texts(seconds: np.ndarray) -> list:
+    """UTC seconds -> canonical texts ("2026-11-20T02:00:00Z"), NAT -> None."""
+    texts = np.datetime_as_string(seconds.view("M8[s]"), unit="s", timezone="UTC").astype(object)
+    empty = seconds == NAT
+    if empty.any():
+        texts[empty] = None
+    return texts.tolist()
 
 
 # -- columns ------------------------------------------------------------------------
