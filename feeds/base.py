@@ -51,6 +51,7 @@ class PollContext:
     open_ids: Callable[[], list[str]] | None = None   # ids of this feed's unfinished records
     extra: dict = field(default_factory=dict)         # adapter-specific settings (thresholds, …)
     owner: str = ""                                   # which poller asks (sent as the User-Agent)
+    report: dict = field(default_factory=dict)        # merged into the feed's health (coverage, …)
 
 
 def fetch(ctx: PollContext, url: str, params: dict | None = None) -> bytes:

@@ -130,6 +130,7 @@ class Poller:
         health.update(ok=True, last_success=now.timestamp(), consecutive_failures=0, next_try=None,
                       unreachable=False,
                       duration_s=round(time.perf_counter() - t0, 3), **totals)
+        health.update(ctx.report)
         health["records_total"] = int(health.get("records_total", 0)) + totals["accepted"]
         health["rejected_total"] = int(health.get("rejected_total", 0)) + totals["rejected"]
         self.store.put_health(feed.name, health)

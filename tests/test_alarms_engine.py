@@ -92,11 +92,14 @@ def test_acknowledge_and_resolve_by_a_person():
 
 def test_a_late_reading_changes_no_alarm():
     """Raised at 1, still out of range at 3; a normal reading of 2 that arrives later must not
-    clear it, and a late crossing older than what was seen raises nothing."""
+    clear it, and a late crossing escalates nothing; a late crossing of a sensor with no
+    active alarm raises one at its own time (the event happened, nobody saw it yet)."""
     (a,) = run([rd(1, 12.0), rd(3, 14.0)], clear=True)
     newest = {"g1/gas_concentration": rd(3, 0)["observed_at"]}
     assert apply_readings([a], [rd(2, 1.0)], SENSORS, RULES, clear_on_normal=True, newest=newest) == []
-    assert apply_readings([], [rd(2, 30.0)], SENSORS, RULES, newest=newest) == []
+    assert apply_readings([a], [rd(2, 30.0)], SENSORS, RULES, newest=newest) == []
+    (late,) = apply_readings([], [rd(2, 30.0)], SENSORS, RULES, newest=newest)
+    assert late["status"] == "active" and late["raised_at"] == rd(2, 0)["observed_at"] and late["level"] == 2
     # in time, the same readings do what they always did
     (cleared,) = apply_readings([a], [rd(4, 1.0)], SENSORS, RULES, clear_on_normal=True, newest=newest)
     assert cleared["status"] == "resolved" and cleared["resolution"] == "cleared"

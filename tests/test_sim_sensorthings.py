@@ -156,14 +156,25 @@ def test_sta001_datastreams_describe_each_heating_sensor_once(platform):
     assert requests.get(f"{url}/v1.1/Datastreams(1)", timeout=10).status_code == 404   # a gas sensor
 
 
-def test_sta002_the_demo_feeds_split_the_networks(platform):
-    server, url, _ = platform()
+def test_sta002_the_demo_feeds_split_the_networks(platform, embedded_store):
+    """The demo's SensorThings feed lists no Datastreams and reads no registry: its sensors
+    and their positions come from the view's Datastreams, Things and Locations."""
+    server, url, clock = platform()
     feeds = {f.name: f for f in sensor_demo_feeds(url)}
     assert set(feeds) == {"utility-water", "gas-fiware", STA_FEED, "responders"}
     assert feeds["utility-water"].url.endswith("network=water")
     assert feeds["gas-fiware"].sensor.network == "gas"
-    sta = feeds[STA_FEED].sensor.sensorthings.datastreams
-    assert sorted(d.sensor_id for d in sta) == sorted(heating(server)["sensor_id"])
+    sta = feeds[STA_FEED]
+    assert sta.sensor.sensorthings.datastreams == [] and sta.sensor.registry_url == ""
+    poll(poller_for([sta], embedded_store, clock), [sta])
+    heat = heating(server).set_index("sensor_id")
+    streams = embedded_store.feed_state(STA_FEED)["discovery"]["streams"]
+    assert sorted(row[1] for row in streams) == sorted(heat.index)
+    sensors = {r["sensor_id"]: r for r in embedded_store.dataset("sensors").all()[1]}
+    assert set(sensors) == set(heat.index)
+    for sid, row in heat.iterrows():
+        assert (sensors[sid]["lon"], sensors[sid]["lat"]) == (round(float(row["lon"]), 7), round(float(row["lat"]), 7))
+        assert sensors[sid]["network"] == "heating" and sensors[sid]["kind"] == row["kind"]
 
 
 # ---- paging ---------------------------------------------------------------------------------------
@@ -355,21 +366,28 @@ def test_sta011_a_poll_is_a_couple_of_requests_whatever_the_number_of_datastream
         before = sta_requests(server)
         poll(poller, [feed])
         per_poll.append(sta_requests(server) - before)
-    assert max(per_poll) <= 2, per_poll
+    # two pages of Observations and one @iot.count of the trailing window (the reconciliation)
+    assert max(per_poll) <= 3, per_poll
     assert not [path for path in server.hits if path.startswith("/v1.1/Datastreams(")]
     # the same feed in "datastreams" mode, for comparison: one GET per Datastream
     by_ds = dataclasses.replace(sta_feed(url, mode="datastreams"), name="heating-by-datastream")
     before = sta_requests(server)
     poll(poller, [by_ds])
-    assert sta_requests(server) - before == len(heat)
+    # and the @iot.count of `reconcile_per_poll` Datastreams, rotating
+    # (and its first poll discovers the Datastreams: one more GET)
+    assert sta_requests(server) - before == len(heat) + by_ds.sensor.sensorthings.reconcile_per_poll + 1
 
 
-def test_sta012_a_late_observation_within_the_overlap_is_read_an_older_one_is_missed(platform, embedded_store):
-    """The documented limit of "observations" mode: an Observation that reaches the server with
-    a phenomenonTime more than `overlap_s` before the newest one read is missed."""
+@pytest.mark.parametrize("reconcile", [False, True])
+def test_sta012_a_late_observation_within_the_overlap_is_read_an_older_one_by_the_count(platform, embedded_store,
+                                                                                        reconcile):
+    """An Observation that reaches the server with a phenomenonTime more than `overlap_s`
+    before the newest one read is not in the overlap: without the count reconciliation it
+    is missed (the old limit of "observations" mode); with it (the default) the trailing
+    window's @iot.count differs, and the Datastream is re-read."""
     server, url, clock = platform()
     heat = heating(server)
-    feed = sta_feed(url, overlap_s=120)
+    feed = sta_feed(url, overlap_s=120, **({} if reconcile else {"reconcile_window_s": 0}))
     poller = poller_for([feed], embedded_store, clock)
     poll(poller, [feed])
     clock.t += timedelta(seconds=30)
@@ -385,9 +403,14 @@ def test_sta012_a_late_observation_within_the_overlap_is_read_an_older_one_is_mi
     stored = stored_times(embedded_store)
     assert ms(read["observed_at"]) in stored[within.sensor_id]
     assert stored[within.sensor_id] == sorted(stored[within.sensor_id])   # in its place among the others
-    assert ms(missed["observed_at"]) not in stored[beyond.sensor_id]
     served = {sid: sorted(ts) for sid, ts in served_times(server).items()}
-    served[beyond.sensor_id].remove(ms(missed["observed_at"]))
+    if reconcile:
+        assert ms(missed["observed_at"]) in stored[beyond.sensor_id]
+        cov = embedded_store.feed_health(feed.name)["coverage"]
+        assert cov["complete"] is True and cov["late_found"] == 1 and cov["missing"] == 0, cov
+    else:
+        assert ms(missed["observed_at"]) not in stored[beyond.sensor_id]
+        served[beyond.sensor_id].remove(ms(missed["observed_at"]))
     assert stored == served                            # everything else once
     (current,) = embedded_store.dataset("readings").get([f"{within.sensor_id}/{within.kind}"])
     assert ms(current["observed_at"]) == max(stored[within.sensor_id])   # still the newest value

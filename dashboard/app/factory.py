@@ -41,7 +41,7 @@ def create_app(rt) -> Dash:
     s = rt.settings
     app = Dash(__name__, assets_folder=str(ASSETS), title=s.city.name + " · 城运中心",
                suppress_callback_exceptions=True, update_title=None, serve_locally=True,
-               compress=False)
+               compress=True)    # gzip (flask-compress): callbacks' JSON and assets
     app.layout = html.Div([dcc.Store(id="city-tz", data=s.city.timezone),
                            frame(s.server.refresh_s, s.city.language, s.city.name)])
     cache = Cache(app.server, config=cache_config(rt.redis_url, s.store))

@@ -106,7 +106,10 @@ class Runtime:
         self._warmer.start()
 
     @classmethod
-    def start(cls, settings: Settings, poll: bool = True) -> "Runtime":
+    def start(cls, settings: Settings, poll: bool = True, upstreams: bool = True) -> "Runtime":
+        """Open the store; with `upstreams`, start the demo city's simulated upstreams (demo
+        mode); with `poll`, the poller. A web worker under gunicorn starts neither: it only
+        reads the store (the demo's upstreams and poller run in `cityops poll`)."""
         embedded = None
         url = settings.store.redis_url
         if not url:
@@ -117,14 +120,16 @@ class Runtime:
             rt.store.ping()
             rt.check_persistence()
             feeds = [area_feed(settings)] + list(settings.feeds)
-            if settings.demo_mode:
+            if settings.demo_mode and upstreams:
                 rt.simulator = _start_simulator(settings)
                 feeds += demo_feeds(rt.simulator.base_url)
                 rt.sensor_simulator = _start_sensor_simulator(settings, rt.store)
                 feeds += sensor_demo_feeds(rt.sensor_simulator.base_url)
                 feeds.append(demo_industry_feed(settings))
             rt.feeds = feeds
-            rt.queries.feed_names = {f.name for f in feeds}
+            # a web worker in demo mode does not know the demo feeds (`cityops poll` makes
+            # them): it shows every feed the store has heard of
+            rt.queries.feed_names = {f.name for f in feeds} if upstreams or not settings.demo_mode else None
             if poll:
                 rt.poller = Poller(settings, rt.store, feeds)
                 rt.poller.start()

@@ -32,11 +32,15 @@ def build(path: str | None = None, settings: Settings | None = None, poll: bool 
 
     setup_logging()
     settings = settings or settings_or_exit(path)
-    if not settings.store.redis_url and "gunicorn" in os.environ.get("SERVER_SOFTWARE", ""):
+    web_worker = "gunicorn" in os.environ.get("SERVER_SOFTWARE", "")
+    if not settings.store.redis_url and web_worker:
         print("cityops: under gunicorn set REDIS_URL (workers cannot share an embedded Redis); "
               "for one process use `python app.py` or `cityops run`", file=sys.stderr)
         raise SystemExit(2)
-    runtime = Runtime.start(settings, poll=poll)
+    if web_worker:   # a web worker only serves: the poller (and the demo's upstreams) run in `cityops poll`
+        runtime = Runtime.start(settings, poll=False, upstreams=False)
+    else:
+        runtime = Runtime.start(settings, poll=poll)
     try:
         app = create_app(runtime)
         runtime.keep_warm()

@@ -71,8 +71,10 @@ def apply_readings(active: Iterable[Mapping], readings: Iterable[Mapping], senso
 
     `newest` maps "sensor_id/kind" to the newest `observed_at` taken from earlier polls: a
     reading older than that arrived late and tells nothing about the sensor's state now
-    (a late normal reading must not clear an alarm a newer reading keeps up), so it is
-    kept in the sensor's history by the caller but changes no alarm here.
+    (a late normal reading must not clear an alarm a newer reading keeps up, a late crossing
+    escalates nothing), so it is kept in the sensor's history by the caller; but a late
+    crossing of a sensor with no active alarm of that kind still raises its alarm, at the
+    reading's time: the event happened, and nobody has seen it yet.
     """
     state, changed = _index(active), {}
     newest = newest or {}
@@ -80,6 +82,11 @@ def apply_readings(active: Iterable[Mapping], readings: Iterable[Mapping], senso
         sid, at = r["sensor_id"], r["observed_at"]
         before = newest.get(f"{sid}/{r['kind']}")
         if before is not None and _t(at) < _t(before):
+            breach = crossed_threshold(r["network"], r["kind"], r["value"], r["unit"], rules)
+            if breach is not None and (sid, r["kind"]) not in state:
+                rec = _new(sid, r["network"], r["kind"], breach.level, r["value"], breach.threshold, breach.unit,
+                           at, _where(sensors.get(sid), r))
+                state[(sid, r["kind"])] = changed[rec["alarm_id"]] = rec
             continue
         off = state.get((sid, OFFLINE_KIND))
         if off is not None and _t(at) >= _t(off["raised_at"]):

@@ -36,6 +36,7 @@ class Page:
     rejects: list[dict] = field(default_factory=list)
     next_link: str | None = None
     items: int = 0                    # what the server sent, Observations taken already included
+    newest: str | None = None         # the newest time key taken (records and rejects alike)
 
 
 def _not_observation(item: Mapping) -> str | None:
@@ -114,12 +115,13 @@ def window_start(cursor: str, overlap_s: float) -> str:
     return time_key(_aware(cursor) - timedelta(seconds=overlap_s))
 
 
-def observation_key(item: object, settings: SensorFeedSettings) -> tuple[str, str] | None:
-    """(Datastream id, time key) of an Observation with its Datastream expanded; None when
-    either is unreadable (such an item is rejected anyway)."""
+def observation_key(item: object, settings: SensorFeedSettings,
+                    stream: Datastream | None = None) -> tuple[str, str] | None:
+    """(Datastream id, time key) of an Observation with its Datastream expanded (or of
+    `stream`); None when either is unreadable (such an item is rejected anyway)."""
     if not isinstance(item, Mapping):
         return None
-    ds_id = _expanded_id(item)
+    ds_id = _expanded_id(item) or (stream.id if stream is not None else None)
     if ds_id is None:
         return None
     try:
@@ -178,10 +180,11 @@ def default_stream(settings: SensorFeedSettings) -> Datastream | None:
 
 def parse_observations(doc: object, stream: Datastream | None, settings: SensorFeedSettings,
                        rules: AlarmRules, sensors: Mapping[str, Mapping] | None = None,
-                       start_index: int = 0, taken: Taken | None = None) -> Page:
+                       start_index: int = 0, taken: Taken | None = None, held=None) -> Page:
     """One page: a collection `{"value": [...]}`, an array, or one Observation.
 
-    With `taken`, an Observation taken already is skipped (neither a record nor a reject)."""
+    With `taken`, an Observation taken already is skipped (neither a record nor a reject).
+    With `held` (`sensorthings_reconcile.Held`), every Observation taken is counted there."""
     if isinstance(doc, Mapping) and isinstance(doc.get("value"), list):
         items, next_link = doc["value"], doc.get("@iot.nextLink")
     elif isinstance(doc, list):
@@ -192,9 +195,14 @@ def parse_observations(doc: object, stream: Datastream | None, settings: SensorF
         raise sr.FeedFormatError(f"expected an Observation or a collection, got {type(doc).__name__}")
     page = Page(next_link=next_link if isinstance(next_link, str) and next_link else None, items=len(items))
     for i, item in enumerate(items, start=start_index):
-        key = observation_key(item, settings) if taken is not None else None
-        if key is not None and not taken.take(*key):
+        key = observation_key(item, settings, stream)
+        if key is not None and taken is not None and not taken.take(*key):
             continue
+        if key is not None:
+            if held is not None:
+                held.add(*key)
+            if page.newest is None or key[1] > page.newest:
+                page.newest = key[1]
         try:
             page.records.append(parse_observation(item, stream, settings, rules, sensors))
         except sr.Rejected as exc:
@@ -222,7 +230,8 @@ def collection_url(base_url: str, since: str | None = None, top: int = 1000) -> 
 
 def fetch_observations(stream: Datastream | None, settings: SensorFeedSettings, rules: AlarmRules,
                        sensors: Mapping[str, Mapping] | None = None, url: str | None = None,
-                       session: requests.Session | None = None, taken: Taken | None = None) -> Page:
+                       session: requests.Session | None = None, taken: Taken | None = None,
+                       held=None) -> Page:
     """All pages of a collection of Observations, up to `page_cap` pages: those of `stream`
     unless `url` says which (with no `stream`, each Observation must name its Datastream).
 
@@ -241,7 +250,9 @@ def fetch_observations(stream: Datastream | None, settings: SensorFeedSettings, 
         resp = http.get(url, timeout=cfg.timeout_s, headers={"Accept": "application/json"})
         resp.raise_for_status()
         page = parse_observations(sr.load_json(resp.content), stream, settings, rules, sensors,
-                                  start_index=total.items, taken=taken)
+                                  start_index=total.items, taken=taken, held=held)
+        if page.newest and (total.newest is None or page.newest > total.newest):
+            total.newest = page.newest
         total.records += page.records
         total.rejects += page.rejects
         total.items += page.items

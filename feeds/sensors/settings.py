@@ -116,6 +116,20 @@ class SensorThingsFormat:
     overlap_s: how far back ("observations" mode) each poll re-reads, for late arrivals.
     first_lookback_s: how far back the very first poll reads (a server may hold years of
         Observations; the alarm engine needs the recent ones). 0 = everything it has.
+    datastreams: listed by hand (then nothing is discovered); empty (the default) = the
+        Datastreams are discovered from the server (`Datastreams?$expand=Thing($expand=
+        Locations),ObservedProperty,Sensor`, `feeds/sensors/sensorthings_discover.py`), again every
+        `discover_every_s`; the sensors and their positions come from the Things' Locations.
+    kinds: ObservedProperty name → our kind (exact names; others go through `kind_map`).
+    network_property: the Thing property that names a sensor's network ("" = the feed's
+        `network` for all).
+    reconcile_window_s: the trailing window over which each Datastream's `@iot.count` is
+        compared with the Observations the feed took, to find late arrivals (re-read when
+        the server has more); 0 = no reconciliation. It must lie within what the server keeps.
+    reconcile_bucket_s: the feed remembers how many Observations it took per Datastream
+        and per bucket of this many seconds; windows are cut on bucket boundaries.
+    reconcile_per_poll: how many Datastreams a poll counts one by one when the whole
+        window's count differs (rotating, so every one is counted within a few polls).
     """
 
     base_url: str = ""
@@ -125,8 +139,20 @@ class SensorThingsFormat:
     mode: Literal["datastreams", "observations"] = "datastreams"
     overlap_s: float = 120.0
     first_lookback_s: float = 3600.0
+    kinds: dict[str, str] = field(default_factory=dict)
+    network_property: str = ""
+    discover_every_s: float = 600.0
+    reconcile_window_s: float = 86400.0
+    reconcile_bucket_s: float = 60.0
+    reconcile_per_poll: int = 50
 
     def __post_init__(self) -> None:
+        if self.reconcile_window_s < 0 or self.reconcile_bucket_s <= 0 or self.reconcile_per_poll < 1:
+            raise ValueError(f"reconcile_window_s: expected a window >= 0 s, a bucket > 0 s and at least one "
+                             f"Datastream a poll, got {self.reconcile_window_s}, {self.reconcile_bucket_s}, "
+                             f"{self.reconcile_per_poll}")
+        if self.discover_every_s <= 0:
+            raise ValueError(f"discover_every_s: expected positive seconds, got {self.discover_every_s}")
         if self.page_cap < 1:
             raise ValueError(f"page_cap: expected a positive number of pages, got {self.page_cap}")
         if self.timeout_s <= 0:

@@ -47,7 +47,7 @@ import orjson
 from feeds.demo.sensors.alarm_history import history_alarms
 from feeds.demo.sensors.network import make_sensors
 from feeds.demo.sensors.simulator import PROFILES, SensorSimulator, SimSensorsConfig
-from feeds.demo.sensors.sensorthings import STA_ROOT, StaView, iso_ms, sta_datastreams
+from feeds.demo.sensors.sensorthings import STA_PROPERTY, STA_ROOT, StaView, iso_ms, sta_datastreams
 from feeds.demo.sensors.sta_query import STA_TOP_MAX, StaError
 from metrics.coords import from_wgs84
 
@@ -307,10 +307,10 @@ def demo_feed_specs(base_url: str) -> list[dict]:
     """The [[feeds]] entries (as keyword arguments of FeedSettings) that read this simulator.
 
     Each sensor is read by exactly one feed: the networks of the SensorThings view through
-    the `sensorthings` adapter (its Datastreams listed from the view itself), gas through
-    FIWARE, the other networks through the utility's JSON.
+    the `sensorthings` adapter (which discovers its Datastreams, Things and Locations from
+    the view itself), gas through FIWARE, the other networks through the utility's JSON.
     """
-    streams = sta_datastreams(f"{base_url}{STA_ROOT}")
+    streams = sta_datastreams(f"{base_url}{STA_ROOT}")   # which networks the view serves
     sta_nets = sorted({s["network"] for s in streams})
     json_nets = [n for n in ("water", "heating") if n not in sta_nets]
     specs = [utility_feed_spec(base_url, json_nets)] if json_nets else []
@@ -342,13 +342,17 @@ def fiware_feed_spec(base_url: str) -> dict:
                         "network": "gas", "fiware": {"id_last_segment": True}})
 
 
-def sensorthings_feed_spec(base_url: str, networks: list[str], streams: list[dict]) -> dict:
+def sensorthings_feed_spec(base_url: str, networks: list[str], streams: list[dict] | None = None) -> dict:
     """All Datastreams' Observations in one paged collection ("observations" mode): a couple
     of GETs a poll instead of one per Datastream; late arrivals within the default overlap
-    (`sensorthings.overlap_s`) are still read."""
+    (`sensorthings.overlap_s`) are read by it, older ones by the count reconciliation over
+    the last 20 minutes (the platform keeps 30). The Datastreams, sensors and positions are
+    discovered from the view (`Datastreams?$expand=Thing($expand=Locations),…`); `streams`
+    is unused (kept for callers that listed them)."""
     return dict(name=f"{'-'.join(networks)}-sensorthings", kind="sensors", format="sensorthings",
                 interval_s=STA_POLL_S, timeout_s=20, url=f"{base_url}{STA_ROOT}",
                 stale_after_s=60, dead_after_s=300,
-                sensor={"registry_url": f"{base_url}/utility/sensors.json?network={','.join(networks)}&coords=wgs84",
-                        "clear_on_normal": True,
-                        "sensorthings": {"datastreams": streams, "timeout_s": 20, "mode": "observations"}})
+                sensor={"clear_on_normal": True,
+                        "sensorthings": {"timeout_s": 20, "mode": "observations", "network_property": "network",
+                                         "kinds": {name: kind for kind, (name, _) in STA_PROPERTY.items()},
+                                         "reconcile_window_s": min(1200.0, KEEP_S * 2 / 3)}})

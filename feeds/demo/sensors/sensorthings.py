@@ -197,7 +197,8 @@ class StaView:
         if "Locations" in expand:
             out["Locations"] = [select_props(self.location(n, base), expand["Locations"])]
         if "Datastreams" in expand:
-            out["Datastreams"] = [select_props(self.datastream(n, base), expand["Datastreams"])]
+            out["Datastreams"] = [select_props(self.datastream(n, base, expand["Datastreams"].expand),
+                                               expand["Datastreams"])]
         return out
 
     def _point(self, n: int) -> dict:
@@ -239,7 +240,7 @@ class StaView:
                "observationType": OM_MEASUREMENT,
                "properties": {"sensor_id": row["sensor_id"], "network": row["network"]}}
         if "Thing" in expand:
-            out["Thing"] = select_props(self.thing(n, base), expand["Thing"])
+            out["Thing"] = select_props(self.thing(n, base, expand["Thing"].expand), expand["Thing"])
         if "Sensor" in expand:
             out["Sensor"] = select_props(self.sensor(self._model_of(n), base), expand["Sensor"])
         if "ObservedProperty" in expand:
@@ -255,7 +256,8 @@ class StaView:
         if r["bad"]:
             out["resultQuality"] = "ERR: meter fault"
         if "Datastream" in expand:
-            out["Datastream"] = select_props(self.datastream(r["ds"], base), expand["Datastream"])
+            out["Datastream"] = select_props(self.datastream(r["ds"], base, expand["Datastream"].expand),
+                                             expand["Datastream"])
         return out
 
 

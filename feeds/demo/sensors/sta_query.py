@@ -1,6 +1,7 @@
 """OData query options of the demo's SensorThings view (`feeds/demo/sensors/sensorthings.py`):
 `$top`, `$skip`, `$skiptoken`, `$count`, `$orderby`, `$filter` (comparisons joined by `and`)
-and one level of `$expand` (with a nested `$select`), checked (`sta_query`; anything else is
+and `$expand` (with a nested `$select` and/or a nested `$expand`, separated by `;`, e.g.
+`Thing($expand=Locations)`), checked (`sta_query`; anything else is
 a `StaError` with its HTTP status), and server-driven paging (`sta_page`, `sta_next_link`).
 """
 
@@ -36,6 +37,15 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _LINK_SAFE = "$,():='"   # left as they are in a nextLink's query, for readability
 
 
+@dataclass(frozen=True)
+class Nested:
+    """The options of one expanded navigation property: a nested $select (None: every
+    property) and a nested $expand (navigation property → Nested)."""
+
+    select: tuple[str, ...] | None = None
+    expand: Mapping = field(default_factory=dict)
+
+
 class StaError(Exception):
     """A request the SensorThings view refuses: `code` is the HTTP status."""
 
@@ -54,7 +64,7 @@ class StaQuery:
     count: bool = False
     desc: bool = False
     by_time: bool = False             # ordered by phenomenonTime (then @iot.id), else by @iot.id
-    expand: Mapping = field(default_factory=dict)   # navigation property → nested $select or None
+    expand: Mapping = field(default_factory=dict)   # navigation property → its Nested options
     where: tuple = ()                 # predicates on a buffered reading (Observations only)
 
     def key(self, entity_set: str) -> Callable[[object], tuple]:
@@ -123,28 +133,44 @@ def _ordering(text: str, entity_set: str) -> tuple[bool, bool]:
     return bool(names) and names[0] in time_keys, ways == {"desc"}
 
 
-def _expand(text: str, entity_set: str) -> dict[str, tuple[str, ...] | None]:
-    """`$expand`: navigation properties one level deep, each with an optional `($select=…)`."""
+def _expand(text: str, entity_set: str, depth: int = 0) -> dict[str, Nested]:
+    """`$expand`: navigation properties, each with optional nested options
+    `($select=…;$expand=…)` (at most two levels deep)."""
     allowed = STA_EXPAND.get(entity_set, {})
-    out: dict[str, tuple[str, ...] | None] = {}
+    out: dict[str, Nested] = {}
     for part in _split_outside_parentheses(text):
         m = _STA_EXPAND_ITEM.match(part)
-        if not m or m[1] not in allowed:
+        if not m or m[1] not in allowed or depth > 1:
             raise StaError(501, f"$expand={part.strip()} on {entity_set}: the demo server expands "
-                                f"{', '.join(sorted(allowed)) or 'nothing'} there (one level; of the "
-                                f"nested options, $select only)")
-        out[m[1]] = None if m[2] is None else _nested_select(m[2], allowed[m[1]], part.strip())
+                                f"{', '.join(sorted(allowed)) or 'nothing'} there (two levels at most; of the "
+                                f"nested options, $select and $expand only)")
+        out[m[1]] = Nested() if m[2] is None else _nested(m[2], allowed[m[1]], part.strip(), depth)
     return out
 
 
-def _split_outside_parentheses(text: str) -> list[str]:
-    """`text` split at the commas that are not inside parentheses (empty parts dropped)."""
+def _nested(options: str, target_set: str, part: str, depth: int) -> Nested:
+    """The nested options of one expanded property: `$select=…` and `$expand=…`, `;`-separated."""
+    select, expand = None, {}
+    for option in _split_outside_parentheses(options, sep=";"):
+        name = option.partition("=")[0].strip()
+        if name == "$select":
+            select = _nested_select(option, target_set, part)
+        elif name == "$expand":
+            expand = _expand(option.partition("=")[2], target_set, depth + 1)
+        else:
+            raise StaError(501, f"$expand={part}: of the nested query options the demo server implements "
+                                f"$select and $expand only")
+    return Nested(select, expand)
+
+
+def _split_outside_parentheses(text: str, sep: str = ",") -> list[str]:
+    """`text` split at the `sep` that are not inside parentheses (empty parts dropped)."""
     parts, depth, start = [], 0, 0
     for i, ch in enumerate(text):
         depth += {"(": 1, ")": -1}.get(ch, 0)
         if depth < 0:
             break
-        if ch == "," and depth == 0:
+        if ch == sep and depth == 0:
             parts.append(text[start:i])
             start = i + 1
     if depth != 0:
@@ -156,9 +182,6 @@ def _split_outside_parentheses(text: str) -> list[str]:
 def _nested_select(options: str, target_set: str, part: str) -> tuple[str, ...]:
     """The properties a nested `$select=a,b` keeps of an expanded entity."""
     name, _, value = options.partition("=")
-    if name.strip() != "$select" or ";" in options:
-        raise StaError(501, f"$expand={part}: of the nested query options the demo server implements "
-                            f"$select only")
     names = tuple(n.strip() for n in value.split(",") if n.strip())
     known = ("id", "selfLink") + STA_SELECT[target_set]
     bad = [n for n in names if n not in known] or ([] if names else ["(none)"])
@@ -168,8 +191,10 @@ def _nested_select(options: str, target_set: str, part: str) -> tuple[str, ...]:
     return names
 
 
-def select_props(entity: dict, names: tuple[str, ...] | None) -> dict:
+def select_props(entity: dict, names: "tuple[str, ...] | Nested | None") -> dict:
     """An expanded entity with only the properties a nested $select names (all when None)."""
+    if isinstance(names, Nested):
+        names = names.select
     if names is None:
         return entity
     control = {"id": "@iot.id", "selfLink": "@iot.selfLink"}
