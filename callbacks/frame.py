@@ -6,7 +6,7 @@ from dash import Input, Output, State, html
 
 from layouts import ids
 from layouts.frame import nav
-from layouts.i18n import t
+from layouts.i18n import age_text, t
 
 # path → function(lang, runtime) returning the page; pages register themselves here
 PAGES: dict = {}
@@ -44,6 +44,26 @@ def render(pathname: str | None, lang: str | None, rt, viewer=None) -> tuple:
     return body, links, t("title", lang), t("lang.switch", lang)
 
 
+def store_banner(n, lang: str | None, rt, now_ts: float | None = None) -> tuple:
+    """(text, hidden) of the degraded-mode banner: asks the store (at most once a second per
+    process) so the first successful answer clears it; the age of what the page shows keeps
+    counting while the store is away."""
+    import time
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    lang = lang or rt.settings.city.language
+    rt.watch.check(rt.store.ping)
+    st = rt.watch.state()
+    if st["reachable"]:
+        return "", True
+    now_ts = time.time() if now_ts is None else now_ts
+    since = datetime.fromtimestamp(st["since"], ZoneInfo(rt.settings.city.timezone)).strftime("%H:%M")
+    age = age_text(now_ts - st["last_ok"], lang)
+    return [html.Strong(t("store.unreachable", lang).format(since=since)), " · ",
+            html.Span(t("store.unreachable.age", lang).format(age=age))], False
+
+
 def toggle(n_clicks: int, lang: str | None) -> str:
     return "en" if (lang or "zh") == "zh" else "zh"
 
@@ -53,6 +73,9 @@ def register(app, rt) -> None:
                  Output(ids.LANG_BUTTON, "children"),
                  Input(ids.URL, "pathname"), Input(ids.LANG, "data"))(
         lambda pathname, lang: render(pathname, lang, rt))
+    app.callback(Output(ids.STORE_BANNER, "children"), Output(ids.STORE_BANNER, "hidden"),
+                 Input(ids.TICK, "n_intervals"), State(ids.LANG, "data"))(
+        lambda n, lang: store_banner(n, lang, rt))
     app.callback(Output(ids.LANG, "data"), Input(ids.LANG_BUTTON, "n_clicks"), State(ids.LANG, "data"),
                  prevent_initial_call=True)(toggle)
     app.clientside_callback(

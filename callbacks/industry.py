@@ -208,6 +208,17 @@ def detail(search, version, lang, rt, viewer) -> tuple:
 
 def export(fmt: str, search, lang, rt, viewer) -> dict | None:
     """The low-efficiency list of the URL's area, period and filters: what the screen shows."""
+    try:
+        out = export_file(fmt, search, lang, rt, viewer)
+    except exports.ExportRefused:
+        return None
+    return None if out is None else dcc.send_bytes(*out)
+
+
+def export_file(fmt: str, search, lang, rt, viewer) -> tuple[bytes, str] | None:
+    """(file bytes, file name) of the low-efficiency list for a page URL's query string
+    (`?node=&period=&street=&park=&grade=&industry=`); None when there is no period;
+    `exports.ExportRefused` (audited) without the export permission."""
     lang = lang or "zh"
     node, period, _ent, _ = resolve(rt, search)
     if period is None:
@@ -221,13 +232,10 @@ def export(fmt: str, search, lang, rt, viewer) -> dict | None:
     headers.update({"district_name": t("industry.col.district", lang), "street_name": t("industry.col.street", lang)})
     name = f"{t('industry.low_file', lang)}_{period}" + (f"_{node}" if node else "")
     out = iv.export_frame(low, headers)
-    try:
-        data = exports.export_for(rt.store, viewer, "industry_low_efficiency", out, fmt,
-                                  {"period": period, "node": node, **{k: v for k, v in asdict(f).items() if v}},
-                                  masked=True, sheet="low-efficiency")
-    except exports.ExportRefused:
-        return None
-    return dcc.send_bytes(data, f"{name}.{fmt}")
+    data = exports.export_for(rt.store, viewer, "industry_low_efficiency", out, fmt,
+                              {"period": period, "node": node, **{k: v for k, v in asdict(f).items() if v}},
+                              masked=True, sheet="low-efficiency")
+    return data, f"{name}.{fmt}"
 
 
 def register(app, rt) -> None:

@@ -42,23 +42,37 @@ def search(text: str | None):
     return p
 
 
-def export(fmt: str, virtual_rows, lang, rt, viewer, now: datetime | None = None):
-    """The rows on screen, in screen order, as CSV or XLSX bytes with personal data masked."""
+def export_file(fmt: str, ticket_ids: list[str] | None, lang, rt, viewer, now: datetime | None = None,
+                departments=None, areas=None) -> tuple[bytes, str]:
+    """(file bytes, file name): the board's tickets as CSV or XLSX, personal data masked;
+    `exports.ExportRefused` (audited) without the export permission.
+
+    `ticket_ids`: the rows on screen in screen order (the page's button); None: every row
+    of the board for `departments` / `areas`, in the board's order (`/api/v1/export`).
+    """
     lang = lang or "zh"
     now = as_of(rt, now).replace(second=0, microsecond=0)
-    ticket_ids = [r.get("ticket_id") for r in (virtual_rows or []) if r.get("ticket_id")]
+    if ticket_ids is None:
+        ticket_ids = list(ov.board_frame(rt.queries, viewer, now, departments, areas)["ticket_id"])
     headers = {f: view.header(f, lang) for f in SCREEN_FIELDS}
     lights = {c: t(f"overdue.light.{c}", lang) for c in ("red", "yellow", "green")}
     states = {s: t(f"overdue.{s}", lang) for s in ov.STATES}
     values = {f: ref_data(f, lang) for f in SCREEN_FIELDS if ref_data(f, lang)}
     df = ov.export_frame(rt.queries, viewer, now, ticket_ids, headers, lights, states, values)
     stamp = now.astimezone(timezone.utc).strftime("%Y%m%d-%H%M")
+    data = exports.export_for(rt.store, viewer, "overdue", df, "xlsx" if fmt == "xlsx" else "csv",
+                              {"ticket_ids": len(ticket_ids), "departments": list(departments or []),
+                               "areas": list(areas or [])}, masked=True, sheet="overdue")
+    return data, f"overdue-{stamp}.{'xlsx' if fmt == 'xlsx' else 'csv'}"
+
+
+def export(fmt: str, virtual_rows, lang, rt, viewer, now: datetime | None = None):
+    """The rows on screen, in screen order, as CSV or XLSX bytes with personal data masked."""
+    ticket_ids = [r.get("ticket_id") for r in (virtual_rows or []) if r.get("ticket_id")]
     try:
-        data = exports.export_for(rt.store, viewer, "overdue", df, "xlsx" if fmt == "xlsx" else "csv",
-                                  {"ticket_ids": len(ticket_ids)}, masked=True, sheet="overdue")
+        return dcc.send_bytes(*export_file(fmt, ticket_ids, lang, rt, viewer, now))
     except exports.ExportRefused:
         return None
-    return dcc.send_bytes(data, f"overdue-{stamp}.{'xlsx' if fmt == 'xlsx' else 'csv'}")
 
 
 def register(app, rt) -> None:

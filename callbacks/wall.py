@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from dash import ALL, Input, Output, Patch, State, callback_context, html
+from dash import ALL, Input, Output, Patch, State, callback_context, dcc, html
 
 from layouts import ids
 from layouts import wall as view
@@ -71,6 +71,7 @@ def alarm_part(lang: str | None, rt, viewer, now: datetime | None = None) -> tup
     """(the network × level table and, for emergency mode, the serious alarms listed;
     the active level I/II alarms the browser compares with those it has seen, to flash)."""
     from dashboard.queries import alarm_views
+    from layouts.alarm_page import page_href
     from metrics.alarm_rules import LEVEL_NAMES, LEVELS
 
     lang = lang or "zh"
@@ -86,7 +87,8 @@ def alarm_part(lang: str | None, rt, viewer, now: datetime | None = None) -> tup
     listed = html.Ul(className="wall-alarm-list", children=[
         html.Li(className=f"lv{r['level']}" + (" over" if r["overdue"] else ""), children=[
             html.Span(LEVEL_NAMES[r["level"]], className=f"badge lv{r['level']}"),
-            html.Span(f"{t('alarms.net.' + r['network'], lang)} · {kind_text(r['kind'], lang)} · {r['sensor_id']}"),
+            dcc.Link(f"{t('alarms.net.' + r['network'], lang)} · {kind_text(r['kind'], lang)} · {r['sensor_id']}",
+                     href=page_href(r["alarm_id"]), className="wall-alarm-link"),
             html.Span(t("alarms.clock.done", lang) if r["acknowledged"] else
                       f"{int(r['elapsed_s'] // 60)}′ / {int(r['limit_s'] // 60)}′", className="clock"),
         ]) for r in rows[:12]])

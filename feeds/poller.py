@@ -28,6 +28,7 @@ import requests
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from dashboard.store import Store, UpsertResult
+from dashboard.store.store_watch import STORE_ERRORS, StoreWatch
 from feeds import registry
 from feeds.base import FeedError, PollContext, Unreachable, is_down_status
 from metrics.privacy import scrub_text
@@ -54,9 +55,16 @@ class Poller:
         self.lease = store.lease("poller", self.owner, settings.poller.lease_s)
         self.is_leader = False
         self._session = requests.Session()
+        from dashboard.store.aggregates import TicketAggregates   # the counters kept as tickets are written
+        self.aggregates = TicketAggregates(store, settings.city.timezone, settings.tickets)
         self._locks = {f.name: threading.Lock() for f in feeds}
         self._renew_lock = threading.Lock()
         self._scheduler: BackgroundScheduler | None = None
+        # the store's reachability (the runtime shares its own): an outage is logged once
+        self.watch = StoreWatch()
+        # batches read from upstream whose write failed because the store was away, with the
+        # cursor they lead to: written first when the store is back (not read again)
+        self._pending: dict[str, tuple[list, dict]] = {}
 
     # -- leadership ------------------------------------------------------------------
     def renew(self) -> bool:
@@ -68,6 +76,10 @@ class Poller:
     def _renew(self) -> bool:
         try:
             leader = self.lease.acquire_or_renew()
+            self.watch.ok()
+        except STORE_ERRORS as exc:   # the store is away: one line for the outage, not one per renewal
+            self.watch.failed(exc)
+            leader = False
         except Exception as exc:  # noqa: BLE001 - a Redis hiccup must not kill the scheduler
             log.warning("poller lease: %s", exc)
             leader = False
@@ -85,7 +97,12 @@ class Poller:
         if not lock.acquire(blocking=False):
             return None
         try:
-            return self._run_feed(feed, force)
+            out = self._run_feed(feed, force)
+            self.watch.ok()
+            return out
+        except STORE_ERRORS as exc:   # the store is away: the run is retried at the next interval
+            self.watch.failed(exc)
+            return None
         except Exception as exc:  # noqa: BLE001 - the store itself failed (e.g. shutting down)
             log.warning("feed %s: could not record its run: %s", feed.name, exc)
             return None
@@ -94,6 +111,7 @@ class Poller:
 
     def _run_feed(self, feed, force: bool) -> dict | None:
         now = self.clock()
+        self._write_pending(feed, now)
         health = self.store.feed_health(feed.name)
         if not force and health.get("next_try") and now.timestamp() < health["next_try"]:
             last = max(float(health.get("last_attempt") or 0), float(health.get("last_probe") or 0))
@@ -115,7 +133,14 @@ class Poller:
                       stale_after_s=feed.stale_after_s, dead_after_s=feed.dead_after_s)
         try:
             batches = registry.adapter(feed)(ctx)
-            totals = self._write(feed, batches, now)
+            try:
+                totals = self._write(feed, batches, now)
+            except STORE_ERRORS:
+                if isinstance(batches, list):     # keep what was read; cursor not advanced
+                    self._pending[feed.name] = (batches, ctx.state)
+                raise
+        except STORE_ERRORS:
+            raise                 # not the feed's failure: no backoff, no error in its health
         except Exception as exc:  # noqa: BLE001 - any failure is a feed failure, never a crash
             fails = int(health.get("consecutive_failures", 0)) + 1
             delay = min(feed.interval_s * 2 ** fails, self.settings.poller.backoff_max_s)
@@ -136,12 +161,30 @@ class Poller:
         self.store.put_health(feed.name, health)
         return health
 
+    def _write_pending(self, feed, now: datetime) -> None:
+        """Write the batch held since the store went away, then advance the cursor to it.
+        (Upserts are idempotent, so a part already written before the failure is harmless.)"""
+        pending = self._pending.pop(feed.name, None)
+        if pending is None:
+            return
+        batches, state = pending
+        try:
+            totals = self._write(feed, batches, now)
+            self.store.put_feed_state(feed.name, state)
+        except STORE_ERRORS:
+            self._pending[feed.name] = pending
+            raise
+        log.info("feed %s: wrote the batch held while the store was away (%d records)", feed.name,
+                 totals["accepted"])
+
     def _write(self, feed, batches, now: datetime) -> dict:
         result, received, rejected, notes = UpsertResult(), 0, 0, []
         for b in batches:
             if b.dataset == "areas":
                 for payload in b.records:
                     self.store.put_areas(payload)
+                if b.records:
+                    self.aggregates.ensure_current()   # a new tree places tickets anew: recount
                 received += b.received
                 continue
             for rec in b.records:
@@ -161,6 +204,8 @@ class Poller:
     def _upsert(self, batch) -> tuple[UpsertResult, list[str]]:
         """Write a batch: plain upsert, or compare-and-set when it says what it expects."""
         ds = self.store.dataset(batch.dataset)
+        if batch.dataset == "tickets" and batch.expected is None:
+            return self.aggregates.upsert(batch.records), []
         if batch.expected is None:
             return ds.upsert(batch.records), []
         written, missed = ds.upsert_rebasing(batch.records, batch.expected, batch.rebase)

@@ -37,8 +37,16 @@ def filters(lang: str) -> html.Div:
     return html.Div(className="alarm-filters", children=[
         _checklist(ids.ALARM_F_NETWORK, [(n, t(f"alarms.net.{n}", lang)) for n in NETWORKS], t("alarms.network", lang)),
         _checklist(ids.ALARM_F_LEVEL, [(lv, t(f"alarms.level.{lv}", lang)) for lv in LEVELS], t("alarms.level", lang)),
-        _checklist(ids.ALARM_F_STATUS, [(s, t(f"alarms.st.{s}", lang)) for s in ("active", "acknowledged")],
-                   t("alarms.status", lang)),
+        html.Div(className="alarm-filter", children=[
+            html.Span(t("alarms.status", lang), className="alarm-filter-label"),
+            dcc.Checklist(id=ids.ALARM_F_STATUS, options=[{"label": t(f"alarms.st.{s}", lang), "value": s}
+                                                          for s in ("active", "acknowledged", "resolved")],
+                          value=["active", "acknowledged"], inline=True, className="alarm-checklist")]),
+        html.Div(className="alarm-filter", children=[
+            html.Span(t("alarms.since", lang), className="alarm-filter-label"),
+            dcc.Dropdown(id=ids.ALARM_F_SINCE, options=[{"label": t(f"alarms.since.{k}", lang), "value": k}
+                                                        for k in ("24h", "7d", "30d", "all")],
+                         value="7d", clearable=False, searchable=False, className="alarm-since")]),
     ])
 
 
@@ -82,6 +90,7 @@ def grid(lang: str) -> dag.AgGrid:
         {"field": "reading", "headerName": t("alarms.col.value", lang), "flex": 1.2, "minWidth": 130},
         {"field": "age", "headerName": t("alarms.col.age", lang), "width": 96, "minWidth": 96},
         {"field": "clock", "headerName": t("alarms.col.clock", lang), "width": 120, "minWidth": 120,
+         "tooltipField": "status_text",
          "cellClassRules": {"clock-over": {"function": "params.data.overdue"},
                             "clock-warn": {"function": "params.data.used >= 0.8 && !params.data.overdue && "
                                                        "!params.data.acknowledged"},
@@ -117,8 +126,17 @@ def kpi_table(k: dict, lang: str) -> html.Table:
 
 def layout(lang: str, bounds, tile_url: str = "", attribution: str = "") -> html.Div:
     return html.Div(className="alarms-page", children=[
+        dcc.Location(id=ids.ALARM_URL, refresh=False),
         dcc.Store(id=ids.ALARM_SELECTED),
         dcc.Store(id=ids.ALARM_DONE, data=0),
+        html.Div(id=ids.ALARM_PAGE, className="alarm-own-page hidden"),
+        html.Div(id=ids.ALARM_MAIN, className="alarm-main-view", children=main(lang, bounds, tile_url, attribution)),
+    ])
+
+
+def main(lang: str, bounds, tile_url: str, attribution: str) -> list:
+    """The map, the list and the selected alarm's context."""
+    return [
         html.Div(className="alarms-top", children=[
             filters(lang),
             html.Div(id=ids.ALARM_KPIS, className="alarm-kpis-box"),
@@ -152,4 +170,4 @@ def layout(lang: str, bounds, tile_url: str = "", attribution: str = "") -> html
                 ]),
             ]),
         ]),
-    ])
+    ]

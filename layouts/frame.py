@@ -32,5 +32,7 @@ def frame(refresh_s: float, default_lang: str, city_name: str) -> html.Div:
                 html.Button(id=ids.LANG_BUTTON, className="lang-button", n_clicks=0),
             ]),
         ]),
+        # degraded mode: shown while the data store is unreachable (callbacks/frame.py)
+        html.Div(id=ids.STORE_BANNER, className="store-banner", hidden=True, role="alert"),
         html.Main(id=ids.PAGE, className="page"),
     ])

@@ -8,6 +8,7 @@ PAGE = "page"
 CLOCK = "clock"
 TICK = "tick"                 # the refresh interval
 NAV = "nav"
+STORE_BANNER = "store-banner"   # degraded mode: the data store is unreachable
 
 # the wall
 WALL_FEEDS = "wall-feeds"
@@ -119,6 +120,10 @@ ALARM_TEAMS = "alarm-teams"
 ALARM_F_NETWORK = "alarm-f-network"
 ALARM_F_LEVEL = "alarm-f-level"
 ALARM_F_STATUS = "alarm-f-status"
+ALARM_F_SINCE = "alarm-f-since"       # raised within (24 h, 7 days, 30 days, all)
+ALARM_URL = "alarm-url"               # the page's own location: ?alarm=ID opens the alarm's own page
+ALARM_MAIN = "alarm-main"             # the map and list (hidden while an alarm's own page is open)
+ALARM_PAGE = "alarm-page"             # an alarm's own page: its whole timeline
 ALARM_GRID = "alarm-grid"
 ALARM_SELECTED = "alarm-selected"
 ALARM_DETAIL = "alarm-detail"

@@ -106,8 +106,14 @@ def test_pal005_nearest_free_teams_by_distance_hand_checked(embedded_store):
         dict(base, team_id="G3", name="g3", network="gas", status="free", lon=106.8, lat=39.65)])    # 5.56 km
     alarm = SimpleNamespace(lon=106.8, lat=39.6, network="gas")
     got = views.nearest_teams(rt, alarm)
-    assert [(t["team_id"], t["distance_m"]) for t in got] == [("G1", 2223), ("G3", 5559), ("W1", 1111)]
-    assert got[0]["eta_min"] == pytest.approx(2223 / 1000 / 30 * 60, abs=0.1)
+    # the gas alarm's own network's free teams only (the nearer water team is not listed)
+    assert [(t["team_id"], t["distance_m"], t["same"]) for t in got] == [("G1", 2223, True), ("G3", 5559, True)]
+    assert [t["eta_min"] for t in got] == [4, 11]   # 2.223 km at 30 km/h = 4.4 min; 5.559 km = 11.1 min
+    # no free team of its network: the nearest other teams, flagged as another network's
+    got = views.nearest_teams(rt, SimpleNamespace(lon=106.8, lat=39.6, network="heating"))
+    assert [(t["team_id"], t["same"]) for t in got] == [("W1", False), ("G1", False)]
+    text = orjson.dumps([c.to_plotly_json() for c in page.team_items(got, "zh")], default=str).decode()
+    assert "约 2 分钟" in text and "′" not in text and "供水" in text
 
 
 def test_pal006_sensor_geojson_and_wall_alarm_part(demo_runtime):

@@ -19,7 +19,7 @@ import json
 import sys
 import time
 
-COMMAND_MODULES = ("kpi", "feed", "industry", "backup", "access")
+COMMAND_MODULES = ("kpi", "feed", "industry", "backup", "access", "aggregates")
 
 
 def serve_main(runtime, app) -> None:

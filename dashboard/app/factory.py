@@ -18,6 +18,8 @@ from callbacks import overdue as overdue_cb
 from callbacks import tickets as tickets_cb
 from callbacks import wall as wall_cb
 from dashboard.app import web_security
+from dashboard.app.degraded import guard_callbacks, register_store_errors
+from dashboard.store.store_watch import STORE_ERRORS
 from layouts.frame import frame
 
 ASSETS = Path(__file__).resolve().parents[2] / "assets"
@@ -47,6 +49,7 @@ def create_app(rt) -> Dash:
     cache = Cache(app.server, config=cache_config(rt.redis_url, s.store))
     rt.queries.cache = cache
     gate = web_security.install(app, rt)
+    guard_callbacks(app, rt.watch)        # degraded mode: store errors → no update + banner
     frame_cb.register(app, rt)
     for path, module in PAGE_MODULES.items():
         frame_cb.PAGES[path] = module.page
@@ -58,8 +61,12 @@ def create_app(rt) -> Dash:
 
 
 def _routes(app: Dash, rt) -> None:
+    from dashboard.app import api
+
     server = app.server
+    register_store_errors(server, rt.watch)
     alarms_cb.register_routes(server, rt)
+    api.register(server, rt)          # /api/v1, and a JSON 404 for any other /api/… path
 
     @server.get("/api/areas.geojson")
     def areas_geojson():
@@ -79,7 +86,16 @@ def _routes(app: Dash, rt) -> None:
 
     @server.get("/healthz")
     def healthz():
-        ok = rt.store.ping()
-        return jsonify(ok=ok, versions=rt.queries.versions(), leader=bool(rt.poller and rt.poller.is_leader),
-                       store=rt.store_status(), access_mode=rt.settings.access.mode,
-                       anonymous_read=rt.settings.access.mode == "open")
+        leader = bool(rt.poller and rt.poller.is_leader)
+        try:
+            ok = rt.store.ping()
+            versions = rt.queries.versions()
+        except STORE_ERRORS as exc:
+            rt.watch.failed(exc)
+            resp = jsonify(ok=False, error="data store unreachable", leader=leader, store=rt.store_status(),
+                           access_mode=rt.settings.access.mode)
+            resp.status_code = 503
+            return resp
+        rt.watch.ok()
+        return jsonify(ok=ok, versions=versions, leader=leader, store=rt.store_status(),
+                       access_mode=rt.settings.access.mode, anonymous_read=rt.settings.access.mode == "open")

@@ -17,6 +17,7 @@ from dashboard.queries import Queries
 from dashboard.store.redis_server import EmbeddedRedis, connect, persistence
 from dashboard.config.settings import FeedSettings, Settings
 from dashboard.store import Store
+from dashboard.store.store_watch import STORE_ERRORS, StoreWatch
 from feeds.poller import Poller
 
 log = logging.getLogger(__name__)
@@ -70,6 +71,7 @@ class Runtime:
         self._stop = threading.Event()
         self._warmer: threading.Thread | None = None
         self._store_status: tuple[float, dict] | None = None
+        self.watch = StoreWatch()      # is the store reachable (pages, API, poller of this process)
 
     def store_status(self, max_age_s: float = 30.0) -> dict:
         """The store's kind and persistence (`redis_server.persistence`), read at most every
@@ -77,11 +79,28 @@ class Runtime:
         import time
 
         now = time.monotonic()
-        if self._store_status and now - self._store_status[0] < max_age_s:
-            return self._store_status[1]
-        status = {"kind": "embedded" if self.embedded else "external", **persistence(self.store.r)}
+        if self._store_status and now - self._store_status[0] < max_age_s and self.watch.reachable:
+            return dict(self._store_status[1], **self._reachability())
+        try:
+            status = {"kind": "embedded" if self.embedded else "external", **persistence(self.store.r)}
+        except STORE_ERRORS as exc:
+            self.watch.failed(exc)
+            last = self._store_status[1] if self._store_status else {
+                "kind": "embedded" if self.embedded else "external", "mode": "unknown", "durable": None,
+                "warning": None}
+            return dict(last, **self._reachability())
+        self.watch.ok()
         self._store_status = (now, status)
-        return status
+        return dict(status, **self._reachability())
+
+    def _reachability(self) -> dict:
+        from datetime import datetime, timezone
+
+        st = self.watch.state()
+        since = st["since"]
+        return {"reachable": st["reachable"],
+                "unreachable_since": None if since is None else
+                datetime.fromtimestamp(since, timezone.utc).isoformat(timespec="microseconds")}
 
     def check_persistence(self) -> dict:
         """Read the store's persistence now and say plainly in the log if data is at risk."""
@@ -100,7 +119,10 @@ class Runtime:
             while not self._stop.wait(every_s):
                 try:
                     self.queries.all_tickets()
-                except Exception as exc:  # noqa: BLE001 - the store may be briefly away
+                    self.watch.ok()
+                except STORE_ERRORS as exc:   # the store is away: logged once by the watch
+                    self.watch.failed(exc)
+                except Exception as exc:  # noqa: BLE001 - keep warming
                     log.debug("warm-up: %s", exc)
         self._warmer = threading.Thread(target=loop, name="cityops-warm", daemon=True)
         self._warmer.start()
@@ -132,6 +154,7 @@ class Runtime:
             rt.queries.feed_names = {f.name for f in feeds} if upstreams or not settings.demo_mode else None
             if poll:
                 rt.poller = Poller(settings, rt.store, feeds)
+                rt.poller.watch = rt.watch
                 rt.poller.start()
         except BaseException:
             rt.close()

@@ -114,18 +114,31 @@ class Queries:
         """The tickets this viewer may see, within `area` (a node code) when given."""
         df = self.all_tickets()
         tree = self.tree()
-        mask = pd.Series(True, index=df.index)
-        if viewer.areas and tree is not None:
-            allowed = pd.Series(False, index=df.index)
-            for code in viewer.areas:
-                if code in tree:
-                    allowed |= tree.in_subtree(df["grid"], code)
-            mask &= allowed
+        mask = self.scope_mask(viewer, df["grid"])
         if viewer.departments:
             mask &= df["department"].isin(viewer.departments)
         if area and tree is not None and area != tree.root.code and area in tree:
             mask &= tree.in_subtree(df["grid"], area)
         return df[mask] if not mask.all() else df
+
+    # -- the viewer's area scope -------------------------------------------------------
+    def scope_mask(self, viewer: Viewer, grid_codes: pd.Series) -> pd.Series:
+        """True where a record's grid lies in the viewer's areas (everywhere for a role
+        scoped to the whole city). The one area-scope rule of tickets, alarms and actions."""
+        tree = self.tree()
+        if not viewer.areas or tree is None:
+            return pd.Series(True, index=grid_codes.index)
+        allowed = pd.Series(False, index=grid_codes.index)
+        for code in viewer.areas:
+            if code in tree:
+                allowed |= tree.in_subtree(grid_codes, code)
+        return allowed
+
+    def area_visible(self, viewer: Viewer, code: str | None) -> bool:
+        """Whether area node `code` lies inside the viewer's scope (its areas' subtrees)."""
+        if not viewer.areas:
+            return True
+        return bool(code is not None and self.scope_mask(viewer, pd.Series([code], dtype=object)).iloc[0])
 
     def for_display(self, df: pd.DataFrame, viewer: Viewer, view: str = "") -> pd.DataFrame:
         """Personal data masked unless the viewer's role allows it; an unmasked view is

@@ -138,13 +138,27 @@ def identity_headers(headers, access) -> list[str]:
     return [h for h in names if h and headers.get(h) is not None]
 
 
+def header_text(value: str | None) -> str:
+    """A header value as text: percent-encoded UTF-8 (`%E5%9F%8E…`, what proxies should send
+    for Chinese names) or raw UTF-8 bytes, which WSGI hands over as Latin-1."""
+    from urllib.parse import unquote
+    if not value:
+        return ""
+    if "%" in value:
+        return unquote(value, errors="replace").strip()
+    try:
+        return value.encode("latin-1").decode("utf-8").strip()
+    except (UnicodeEncodeError, UnicodeDecodeError):
+        return value.strip()
+
+
 def viewer_from_headers(headers, access, tree=None) -> Viewer:
     """The viewer the SSO proxy's headers name. Only for a request the gate has established
     came from a trusted proxy; an unknown role falls back to the default role."""
-    user = (headers.get(access.user_header) or "").strip()[:64]
-    role = (headers.get(access.role_header) or access.default_role).strip()
-    dept = (headers.get(access.department_header) or "").strip()[:64] if access.department_header else ""
-    areas = [a.strip() for a in (headers.get(access.areas_header) or "").split(",") if a.strip()] \
+    user = header_text(headers.get(access.user_header))[:64]
+    role = header_text(headers.get(access.role_header)) or access.default_role
+    dept = header_text(headers.get(access.department_header))[:64] if access.department_header else ""
+    areas = [a.strip() for a in header_text(headers.get(access.areas_header)).split(",") if a.strip()] \
         if access.areas_header else []
     return viewer_for_role(access, role, user or "anonymous", "proxy", dept, areas, tree)
 

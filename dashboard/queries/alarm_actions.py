@@ -25,9 +25,18 @@ TRIES = 3           # writes of one action: the first, and redone twice on a cha
 
 
 class ActionError(ValueError):
-    """The action cannot be done; the message says why."""
+    """The action cannot be done; the message says why (English, for logs).
+
+    `code` and `params` let the page say it in the viewer's language
+    (`layouts.i18n` "alarms.err.<code>", formatted with `params`).
+    """
 
     status = 409
+    default_code = "failed"
+
+    def __init__(self, message: str, code: str | None = None, **params) -> None:
+        super().__init__(message)
+        self.code, self.params = code or self.default_code, params
 
 
 class ActionRefused(ActionError):
@@ -35,15 +44,18 @@ class ActionRefused(ActionError):
     nothing was written, and the refusal is in the audit trail."""
 
     status = 403
+    default_code = "refused"
 
 
 class NoSuchAlarm(ActionError):
     status = 404
+    default_code = "not_found"
 
 
 def check_permission(store, viewer: Viewer, alarm_id: str, what: str, tree=None) -> dict:
-    """The alarm, when `viewer` may act on it; else `ActionRefused` (audited). An unknown
-    alarm and one outside the viewer's areas are refused alike (no probing of ids)."""
+    """The alarm, when `viewer` may act on it; else `ActionRefused` (audited): no
+    `act_on_alarms`, or the alarm outside the viewer's areas. An unknown id is `NoSuchAlarm`
+    (only a viewer who may act learns that)."""
     if not isinstance(viewer, Viewer):
         raise TypeError("alarm actions take the acting Viewer (permissions and scope are checked)")
     rec = (store.dataset("alarms").get([alarm_id]) or [None])[0] if isinstance(alarm_id, str) and alarm_id else None
@@ -51,7 +63,7 @@ def check_permission(store, viewer: Viewer, alarm_id: str, what: str, tree=None)
     if not viewer.act_on_alarms:
         why = "no act_on_alarms permission"
     elif rec is None:
-        raise NoSuchAlarm(f"no alarm {str(alarm_id)[:64]!r}")
+        raise NoSuchAlarm(f"no alarm {str(alarm_id)[:64]!r}", alarm=str(alarm_id)[:64])
     elif not area_in_scope(viewer, rec.get("grid_code"), tree):
         why = "alarm outside the viewer's areas"
     if why:
@@ -64,8 +76,17 @@ def check_permission(store, viewer: Viewer, alarm_id: str, what: str, tree=None)
 def _load(store, alarm_id: str) -> dict:
     (rec,) = store.dataset("alarms").get([alarm_id]) or [None]
     if rec is None:
-        raise ActionError(f"no alarm {alarm_id!r}")
+        raise ActionError(f"no alarm {alarm_id!r}", "not_found", alarm=alarm_id)
     return rec
+
+
+def _refusal(alarm: dict, what: str) -> str:
+    """Why `what` cannot be done on `alarm`, as an error code."""
+    if alarm.get("status") == "resolved":
+        return "already_resolved"
+    if what == "acknowledge" and alarm.get("status") == "acknowledged":
+        return "already_acknowledged"
+    return "failed"
 
 
 def _apply(action: Callable[[dict], dict], alarm: dict, what: str, meanwhile: bool) -> dict:
@@ -73,12 +94,15 @@ def _apply(action: Callable[[dict], dict], alarm: dict, what: str, meanwhile: bo
     if meanwhile and alarm.get("status") == "resolved":
         raise ActionError(f"alarm {alarm['alarm_id']} was resolved meanwhile "
                           f"({alarm.get('resolution') or 'resolved'} at {alarm.get('resolved_at')}): "
-                          f"nothing left to {what}")
+                          f"nothing left to {what}", "resolved_meanwhile", alarm=alarm["alarm_id"],
+                          resolution=alarm.get("resolution") or "", at=alarm.get("resolved_at") or "")
     try:
         return action(alarm)
     except ValueError as exc:
         message = str(exc).split(":", 1)[-1].strip()
-        raise ActionError(f"alarm {alarm['alarm_id']} changed meanwhile: {message}" if meanwhile else message) from None
+        raise ActionError(f"alarm {alarm['alarm_id']} changed meanwhile: {message}" if meanwhile else message,
+                          _refusal(alarm, what), alarm=alarm["alarm_id"], status=alarm.get("status") or "",
+                          detail=message) from None
 
 
 def _act(store, alarm_id: str, who: str, what: str, at: datetime, action: Callable[[dict], dict],
@@ -98,7 +122,7 @@ def _act(store, alarm_id: str, who: str, what: str, at: datetime, action: Callab
             _audit(store, new, who, what, at, **extra)
             return new
         old = _load(store, alarm_id)
-    raise ActionError(f"alarm {alarm_id} keeps changing; try again")
+    raise ActionError(f"alarm {alarm_id} keeps changing; try again", "keeps_changing", alarm=alarm_id)
 
 
 def _audit(store, alarm: dict, who: str, what: str, at: datetime, **extra) -> None:
@@ -126,10 +150,11 @@ def resolve(store, alarm_id: str, viewer: Viewer, resolution: str, at: datetime 
     who = viewer.user
     at = at or datetime.now(timezone.utc)
     if resolution not in RESOLUTIONS:
-        raise ActionError(f"resolution must be one of {', '.join(RESOLUTIONS)}, got {resolution!r}")
+        raise ActionError(f"resolution must be one of {', '.join(RESOLUTIONS)}, got {resolution!r}", "failed",
+                          alarm=alarm_id, detail=f"resolution {resolution!r}")
     note = (note or "").strip()
     if resolution == "false_alarm" and not note:
-        raise ActionError("a false alarm needs a note saying why")
+        raise ActionError("a false alarm needs a note saying why", "note_required", alarm=alarm_id)
 
     def action(alarm: dict) -> dict:
         return dict(alarm_engine.resolve(alarm, who, at, resolution), resolved_by=who)

@@ -21,7 +21,8 @@ from metrics.alarm_rules import NETWORKS
 
 TIME_COLS = ("raised_at", "acknowledged_at", "resolved_at")
 ALARM_COLS = ("alarm_id", "sensor_id", "network", "kind", "level", "value", "threshold", "unit", *TIME_COLS,
-              "acknowledged_by", "resolution", "status", "lat", "lon", "grid_code", "updated_at")
+              "acknowledged_by", "resolution", "status", "lat", "lon", "grid_code", "updated_at", "levels",
+              "resolved_by")
 NEARBY_M = 500
 NEARBY_WINDOW = timedelta(minutes=30)
 TEAM_SPEED_KMH = 30.0
@@ -44,7 +45,7 @@ def build_alarms(records: list[dict]) -> pd.DataFrame:
 
 
 def build_sensors(records: list[dict]) -> pd.DataFrame:
-    cols = ["sensor_id", "network", "kind", "lat", "lon", "grid_code", "facility", "offline_after_s"]
+    cols = ["sensor_id", "network", "kind", "lat", "lon", "grid_code", "facility", "offline_after_s", "feed"]
     return pd.DataFrame.from_records(records, columns=cols)
 
 
@@ -76,14 +77,9 @@ def teams(rt) -> pd.DataFrame:
 
 
 def _scoped(rt, df: pd.DataFrame, viewer: Viewer | None) -> pd.DataFrame:
-    tree = rt.queries.tree()
-    if not viewer or not viewer.areas or tree is None or df.empty:
+    if not viewer or not viewer.areas or df.empty:
         return df
-    allowed = pd.Series(False, index=df.index)
-    for code in viewer.areas:
-        if code in tree:
-            allowed |= tree.in_subtree(df["grid_code"], code)
-    return df[allowed]
+    return df[rt.queries.scope_mask(viewer, df["grid_code"])]
 
 
 def versions(rt) -> tuple[int, int, int]:
@@ -92,20 +88,47 @@ def versions(rt) -> tuple[int, int, int]:
 
 
 # ---- the list and the numbers ----------------------------------------------------------------
+SINCE_DAYS = {"24h": 1, "7d": 7, "30d": 30, "all": None}   # the list's "raised within" choices
+
+
 def active_list(rt, viewer: Viewer, now: datetime, networks=None, levels=None, status=None) -> list[dict]:
     """Active alarms, level I first then oldest, with the acknowledgement clock (rows for the grid)."""
     df = alarms(rt, viewer)
     df = df[df["resolved_at"].isna() & (df["status"] != "resolved")]
+    return _rows(rt, df, now, networks, levels, status)
+
+
+def alarm_list(rt, viewer: Viewer, now: datetime, status=("active", "acknowledged"), since: str = "all",
+               networks=None, levels=None) -> list[dict]:
+    """Alarms of the given statuses (resolved ones too when asked) raised within `since`
+    (a key of SINCE_DAYS); active ones first (level, then oldest), then resolved ones newest
+    first. A resolved alarm's age is raise → resolution."""
+    df = alarms(rt, viewer)
+    resolved = df["resolved_at"].notna() | (df["status"] == "resolved")
+    df = df.assign(status=df["status"].where(~resolved, "resolved"))
+    days = SINCE_DAYS.get(since)
+    if days is not None:
+        df = df[df["raised_at"] >= pd.Timestamp(now).tz_convert("UTC") - pd.Timedelta(days=days)]
+    open_rows = _rows(rt, df[df["status"] != "resolved"], now, networks, levels, status)
+    if "resolved" not in (status or ()):
+        return open_rows
+    done = df[df["status"] == "resolved"].sort_values("resolved_at", ascending=False, kind="stable")
+    return open_rows + _rows(rt, done, now, networks, levels, ("resolved",), order=False)
+
+
+def _rows(rt, df: pd.DataFrame, now: datetime, networks=None, levels=None, status=None,
+          order: bool = True) -> list[dict]:
     if networks is not None:
         df = df[df["network"].isin(networks)]
     if levels is not None:
         df = df[df["level"].isin([int(v) for v in levels])]
     if status is not None:
         df = df[df["status"].isin(status)]
-    df = df.sort_values(["level", "raised_at"], kind="stable")
+    if order:
+        df = df.sort_values(["level", "raised_at"], kind="stable")
     now_ts = pd.Timestamp(now).tz_convert("UTC")
     limits = df["level"].map(rt.settings.alarms.ack_limit_s).astype(float)
-    elapsed = (now_ts - df["raised_at"]).dt.total_seconds()
+    elapsed = (df["resolved_at"].fillna(now_ts) - df["raised_at"]).dt.total_seconds()
     acked = df["acknowledged_at"].notna()
     names = _facilities(rt)
     rows = []
@@ -116,7 +139,8 @@ def active_list(rt, viewer: Viewer, now: datetime, networks=None, levels=None, s
                      "threshold": None if pd.isna(r.threshold) else float(r.threshold),
                      "raised_at": r.raised_at.isoformat(), "elapsed_s": float(el), "limit_s": float(lim),
                      "acknowledged": bool(ack), "acknowledged_by": r.acknowledged_by or "",
-                     "overdue": bool(not ack and el > lim), "status": r.status})
+                     "overdue": bool(not ack and el > lim), "status": r.status,
+                     "resolution": r.resolution if isinstance(r.resolution, str) else ""})
     return rows
 
 
@@ -207,16 +231,21 @@ def nearby_tickets(rt, viewer: Viewer, a, now: datetime, limit: int = 8) -> list
              "distance_m": None if pd.isna(r.distance_m) else int(r.distance_m)} for r in df.itertuples()]
 
 
-def nearest_teams(rt, a, limit: int = 4) -> list[dict]:
-    """Free teams by distance, those of the alarm's network first; ETA at 30 km/h."""
+def nearest_teams(rt, a, limit: int = 4, others: int = 2) -> list[dict]:
+    """Free teams of the alarm's network, nearest first; only when none of them is free, the
+    `others` nearest teams of other networks (flagged `same` False). ETA at 30 km/h, whole
+    minutes (`eta_min`)."""
     df = teams(rt)
     if df.empty or pd.isna(a.lat):
         return []
     df = df[df["status"] == "free"]
     d = distance_m(float(a.lon), float(a.lat), df["lon"].astype(float).to_numpy(), df["lat"].astype(float).to_numpy())
-    df = df.assign(distance_m=d, other=(df["network"] != a.network)).sort_values(["other", "distance_m"]).head(limit)
+    df = df.assign(distance_m=d, same=(df["network"] == a.network)).sort_values("distance_m", kind="stable")
+    own = df[df["same"]].head(limit)
+    pick = own if len(own) else df.head(others)
     return [{"team_id": r.team_id, "name": r.name, "network": r.network, "distance_m": int(r.distance_m),
-             "eta_min": round(r.distance_m / 1000 / TEAM_SPEED_KMH * 60, 1)} for r in df.itertuples()]
+             "same": bool(r.same), "eta_min": max(1, round(r.distance_m / 1000 / TEAM_SPEED_KMH * 60))}
+            for r in pick.itertuples()]
 
 
 # ---- map data --------------------------------------------------------------------------------
@@ -276,5 +305,5 @@ def newest_serious(rt, viewer: Viewer) -> dict | None:
             "raised_at": r.raised_at.isoformat(), "acknowledged": not pd.isna(r.acknowledged_at)}
 
 
-__all__ = ["active_list", "alarm_features", "counts", "detail", "kpis", "newest_serious",
+__all__ = ["active_list", "alarm_list", "alarm_features", "counts", "detail", "kpis", "newest_serious",
            "sensors_geojson", "team_features"]

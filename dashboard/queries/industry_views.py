@@ -9,6 +9,7 @@ the period, as METRICS.md says); scope and filters only choose which rows are sh
 from __future__ import annotations
 
 import hashlib
+import math
 import re
 from dataclasses import asdict, dataclass
 from urllib.parse import parse_qs, urlencode
@@ -20,7 +21,7 @@ from dashboard.queries import exports
 from dashboard.queries.access import Viewer
 from feeds.industry.parse import records_frame
 from feeds.industry.poll import DATASET
-from metrics.industry import GRADES, GradeResult, grade_period, low_efficiency, summary
+from metrics.industry import GRADES, INDICATORS, GradeResult, grade_period, low_efficiency, summary
 
 _PERIOD = re.compile(r"^(\d{4})(?:Q([1-4]))?$")
 CITY_WIDE = Viewer(user="industry-grading", role="system")
@@ -30,6 +31,7 @@ def _build(records: list[dict]) -> pd.DataFrame:
     """Typed canonical columns plus the dataset's id column (`key`)."""
     df = records_frame(records)
     df["key"] = df["credit_code"].astype(str) + ":" + df["period"].astype(str)
+    df["feed"] = pd.Series([r.get("feed") for r in records], dtype=object, index=df.index)
     for col in ("lat", "lon"):  # a feed may one day send positions; keep them if it does
         df[col] = pd.to_numeric(pd.Series([r.get(col) for r in records], dtype=object), errors="coerce") \
             if records else pd.Series(dtype=float)
@@ -314,6 +316,46 @@ def enterprise_history(q, viewer: Viewer, credit_code: str) -> pd.DataFrame:
         if len(row):
             out.append(row.assign(n_graded=int(rows["graded"].sum())))
     return pd.concat(out, ignore_index=True) if out else pd.DataFrame()
+
+
+# -- the grading as `cityops industry grade --json` gives it (also `/api/v1/industry/grade`) ---------
+GRADE_FIELDS = ("credit_code", "name", "graded", "tax_per_mu", "sales_per_mu", "value_added_per_mu",
+                "value_added_per_energy", "labour_productivity", "rd_intensity", "score", "rank",
+                "grade", "what_if_tax_per_mu")
+
+
+def plain(v: object) -> object:
+    """JSON-ready: NaN/NA/inf -> None, numpy scalars -> Python."""
+    if v is None:
+        return None
+    try:
+        if v != v:  # NaN, and pd.NA raises TypeError
+            return None
+    except TypeError:
+        return None
+    if hasattr(v, "item"):
+        v = v.item()
+    return None if isinstance(v, float) and math.isinf(v) else v
+
+
+def grade_json(result: GradeResult, rows: pd.DataFrame, rejects: list[dict], replaced: list) -> dict:
+    """`{"period", "benchmarks", "rows", "rejects", "replaced"}`: one row per enterprise of
+    `rows` (a cut of `result.rows`) with GRADE_FIELDS, sorted by credit_code."""
+    recs = [{k: plain(r[k]) for k in GRADE_FIELDS} for r in rows.sort_values("credit_code").to_dict("records")]
+    for rec in recs:
+        rec["graded"] = bool(rec["graded"])
+    return {"period": result.period, "benchmarks": {k: plain(result.benchmarks.get(k)) for k in INDICATORS},
+            "rows": recs, "rejects": rejects, "replaced": replaced}
+
+
+def grade_report(q, viewer: Viewer, period: str, rejects_limit: int = 200) -> dict:
+    """`grade_json` of the console's enterprises for `period` (graded city-wide, the rows in
+    the viewer's scope); `rejects`: those the industry feeds keep; `replaced`: always empty
+    (the store keeps one record per enterprise and period, the newest)."""
+    res = graded(q, period)
+    rejects = [r for name, h in sorted(q.feed_health().items()) if h.get("kind") == "industry"
+               for r in q.rejects(name, rejects_limit)]
+    return grade_json(res, scoped(q, viewer, res.rows), rejects, [])
 
 
 # -- export ----------------------------------------------------------------------------------

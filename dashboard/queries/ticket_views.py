@@ -21,6 +21,7 @@ import pandas as pd
 from dashboard.queries.access import Viewer
 from metrics import tickets as tk
 
+KPI_FIELDS: list[str] = ["key", "name", *tk.COUNT_IDS, *tk.RATE_IDS, *tk.HANDLING_IDS, "score"]
 UNPLACED = "__unplaced__"      # row key of the tickets no grid holds (city level only)
 TOTAL = "__total__"            # row key of the node itself
 PRESETS = tk.WINDOW_PRESETS + ("custom",)
@@ -111,6 +112,79 @@ def _records(table: pd.DataFrame) -> list[dict]:
     return tk.table_records(table)
 
 
+class GroupingError(ValueError):
+    """A `by` that cannot be used (the message says why; callers name the parameter)."""
+
+
+def kpi_groups(tree, grids: pd.Series | None, departments: pd.Series | None, by: str,
+               node: str | None = None, visible=None, children: bool = True):
+    """How `kpi_table` groups tickets for `by`: (keys per ticket or None, keys to list,
+    {key: name}, name of the row of tickets without a key).
+
+    by: "none" (one row "all"), "department", "children" (the children of `node`, or the
+    node itself when it is a leaf: the drill table) or "area:LEVEL" (every node of that
+    level, within `node`'s subtree when given). `grids` is each ticket's effective grid;
+    `visible(code)`, when given, drops the listed areas it refuses (a viewer's scope).
+    Shared by `cityops kpi`, the drill table and `/api/v1/kpi`.
+    """
+    if by == "none":
+        return None, None, {"all": "all"}, None
+    if by == "department":
+        return departments, None, {}, "no department"
+    if by == "children" and children:
+        if tree is None:
+            raise GroupingError("children needs an area tree")
+        node = node or tree.root.code
+        level = child_level(tree, node) or tree.level_of(node)
+        codes = [c.code for c in tree.children(node)] or [node]
+    elif by.startswith("area:"):
+        level = by.split(":", 1)[1]
+        if tree is None:
+            raise GroupingError("area:LEVEL needs an area tree")
+        try:
+            codes = tree.codes_at(level)
+        except ValueError:
+            raise GroupingError(f"unknown level {level!r}") from None
+        if not codes:
+            raise GroupingError(f"the area tree has no node on level {level!r}")
+        if node and node != tree.root.code:
+            codes = [c for c in codes if node in {n.code for n in tree.path(c)}]
+    else:
+        kinds = "none, department, children or area:LEVEL" if children else "none, department or area:LEVEL"
+        raise GroupingError(f"expected {kinds}, got {by!r}")
+    if visible is not None:
+        codes = [c for c in codes if visible(c)]
+    keys = tk.roll_up(grids, lambda g: tree.ancestor_at(g, level))
+    return keys, codes, {c: tree.node(c).name for c in codes}, "unplaced"
+
+
+def kpi_records(df: pd.DataFrame, grids: pd.Series | None, tree, by: str, now, start, end, rules,
+                node: str | None = None, visible=None, children: bool = True) -> list[dict]:
+    """The rows of `cityops kpi --json` (KPI_FIELDS) for the tickets of `df`, grouped by `by`."""
+    keys, listed, names, missing = kpi_groups(tree, grids, df["department"], by, node, visible, children)
+    table = tk.kpi_table(df, now, start, end, rules, keys, listed)
+    table["name"] = [names.get(k, k) if k is not None else missing for k in table["key"]]
+    return tk.table_records(table, KPI_FIELDS)
+
+
+def _overlaps_scope(q, viewer: Viewer, code: str) -> bool:
+    """The area lies in the viewer's scope, or holds part of it (an ancestor of a scope area)."""
+    tree = q.tree()
+    if q.area_visible(viewer, code):
+        return True
+    return any(a in tree and code in {n.code for n in tree.path(a)} for a in viewer.areas)
+
+
+def kpi_report(q, viewer: Viewer, by: str, node: str | None, now, start, end) -> list[dict]:
+    """`/api/v1/kpi`: `kpi_records` over the tickets the console holds, in the viewer's scope
+    (areas outside it are not listed), within area `node`."""
+    def compute() -> list[dict]:
+        df = q.tickets(viewer, area=node)
+        return kpi_records(df, df["grid"], q.tree(), by, now, start, end, q.settings.tickets, node,
+                           visible=(lambda c: _overlaps_scope(q, viewer, c)) if viewer.areas else None)
+    return q.memo("tk.kpi", viewer, (by, node, str(now), str(start), str(end)), compute)
+
+
 def drill_table(q, viewer: Viewer, node: str | None, now, start, end) -> dict:
     """Every metric for each child of `node` (rows), and for `node` itself (total).
 
@@ -132,8 +206,7 @@ def drill_table(q, viewer: Viewer, node: str | None, now, start, end) -> dict:
         if level is None:  # a grid: itself
             row = dict(total, key=node, code=node, name=tree.node(node).name, level=tree.level_of(node))
             return {"rows": [row], "total": total, "level": tree.level_of(node)}
-        kids = [c.code for c in tree.children(node)]
-        keys = tk.roll_up(df["grid"], lambda g: tree.ancestor_at(g, level))
+        keys, kids, _, _ = kpi_groups(tree, df["grid"], None, "children", node)
         table = tk.kpi_table(df, now, start, end, rules, keys, kids)
         rows = []
         for rec in _records(table):
@@ -269,3 +342,50 @@ def ticket_rows(df: pd.DataFrame, tree, tz: str, limit: int | None = None) -> li
         else:
             out[f] = df[f].astype(object).where(df[f].notna(), "")
     return out.to_dict("records")
+
+
+# -- the tickets behind a number, a page at a time (`/api/v1/tickets`) -----------------------------
+POPULATIONS = tk.COUNT_IDS
+MAX_PAGE_SIZE = 1000
+
+
+def iso_text(times: pd.Series, tz: str) -> pd.Series:
+    """Times as ISO 8601 in the city's zone with its offset, microseconds kept (None when empty)."""
+    local = times.dt.tz_convert(tz)
+    return pd.Series([None if pd.isna(v) else v.isoformat() for v in local], index=times.index, dtype=object)
+
+
+def canonical_rows(df: pd.DataFrame, tz: str) -> list[dict]:
+    """Tickets (already masked for the viewer) as canonical records, plus `grid`: the grid
+    they count in (their own code, else the one whose polygon holds their position)."""
+    from feeds.records import TICKET_FIELDS, TIME_FIELDS
+    out = pd.DataFrame(index=df.index)
+    for f in (*TICKET_FIELDS, "grid"):
+        if f not in df:
+            out[f] = None
+        elif f in TIME_FIELDS:
+            out[f] = iso_text(df[f], tz)
+        elif f in ("lat", "lon"):
+            out[f] = df[f].astype(object).where(df[f].notna(), None)
+        elif f == "return_count":
+            out[f] = df[f].astype(int)
+        elif f == "rating_excluded":
+            out[f] = df[f].astype(bool)
+        else:
+            out[f] = df[f].astype(object).where(df[f].notna(), None)
+    return out.to_dict("records")
+
+
+def ticket_page(q, viewer: Viewer, node: str | None, population: str | None, now, start, end,
+                page: int = 1, page_size: int = 100) -> dict:
+    """A page of the tickets behind a count (`population`, one of COUNT_IDS, in [start, end)
+    at `now`: the members panel's `member_frame`), or of every ticket the console holds in
+    the area when None; newest first, personal data masked unless the viewer may see it."""
+    if population is None:
+        df = q.for_display(q.tickets(viewer, area=node_code(q, node)), viewer)
+    else:
+        df, _, _ = member_frame(q, viewer, MemberQuery(node, TOTAL, population), now, start, end)
+    total = int(len(df))
+    df = df.sort_values(["created_at", "ticket_id"], ascending=[False, True], kind="stable", na_position="last")
+    part = df.iloc[(page - 1) * page_size: page * page_size]
+    return {"total": total, "page": page, "page_size": page_size, "rows": canonical_rows(part, q.tz)}

@@ -27,28 +27,72 @@ from typing import Callable, Iterable, Iterator, Mapping
 import orjson
 import redis
 
-_UPSERT = """
+# Counters kept with a dataset (its aggregates): a record's *contribution* is text, one
+# entry a line, "<day>\t<unit>|<population>\t<amount>"; a "|handled" entry also keeps its
+# amount (a handling time) in the day's sorted set, as member "<unit>\t<id>". Applying a
+# contribution with sign -1 takes it out again. Keys: <agg>:c:<day> (hash of counters),
+# <agg>:h:<day> (sorted set of handling times), <agg>:contrib (id -> contribution).
+_APPLY = r"""
+local agg = ARGV[2]
+local delta, zops = {}, {}
+local function apply(contrib, id, sign)
+  if not contrib or contrib == '' then return end
+  for day, field, amount in string.gmatch(contrib, "(%-?%d+)\t([^\t\n]+)\t(%-?%d+)") do
+    local key = agg .. ':c:' .. day
+    local t = delta[key]
+    if not t then t = {}; delta[key] = t end
+    local n = tonumber(amount)
+    if string.sub(field, -8) == '|handled' then
+      t[field] = (t[field] or 0) + sign
+      t[field .. '_us'] = (t[field .. '_us'] or 0) + sign * n
+      zops[#zops + 1] = {sign, agg .. ':h:' .. day, amount, string.sub(field, 1, -9) .. '\t' .. id}
+    else
+      t[field] = (t[field] or 0) + sign * n
+    end
+  end
+end
+local function flush()
+  for _, op in ipairs(zops) do
+    if op[1] > 0 then redis.call('ZADD', op[2], op[3], op[4]) else redis.call('ZREM', op[2], op[4]) end
+  end
+  for key, t in pairs(delta) do
+    for field, v in pairs(t) do
+      if v ~= 0 then redis.call('HINCRBY', key, field, string.format('%.0f', v)) end
+    end
+  end
+end
+"""
+
+_UPSERT = _APPLY + """
 -- ARGV[1] '0': plain upsert, then (id, stamp, body) per record.
 -- ARGV[1] '1': compare-and-set, then (id, stamp, body, expected) per record: written only
 -- when the stored stamp is the expected one ('' = no record, '=' .. stamp = that stamp) and
 -- the new stamp is strictly newer; otherwise the id is returned as a conflict.
+-- ARGV[1] '2': plain upsert keeping the aggregates, then (id, stamp, body, contribution):
+-- a record written takes its old version's contribution out of the counters and puts its
+-- own in, in the same script (so out-of-order and repeated deliveries count once).
+-- ARGV[2]: the aggregates' key prefix (mode '2').
 -- A batch costs a fixed handful of calls, not calls per record: one HMGET of the stored
 -- stamps, then one HSET of the bodies, one of the stamps, one ZADD to the change log and one
--- SET of the sequence number. Records are taken in order; an id met twice in one batch is
--- compared with the version the batch itself wrote.
+-- SET of the sequence number (mode '2': an HMGET and HSET of the contributions, and one
+-- HINCRBY per counter the batch changed). Records are taken in order; an id met twice in
+-- one batch is compared with the version the batch itself wrote.
 local cas = ARGV[1] == '1'
-local step = cas and 4 or 3
+local keep = ARGV[1] == '2'
+local step = (cas or keep) and 4 or 3
 local out = {0, 0, 0, 0}   -- inserted, updated, unchanged, stale; then the conflicting ids
 local ids = {}
-for i = 2, #ARGV, step do ids[#ids + 1] = ARGV[i] end
+for i = 3, #ARGV, step do ids[#ids + 1] = ARGV[i] end
 if #ids == 0 then return out end
 local stored = redis.call('HMGET', KEYS[2], unpack(ids))
+local old_contrib = keep and redis.call('HMGET', KEYS[5], unpack(ids)) or {}
 local written = {}         -- id -> stamp written by this batch
+local written_contrib = {}
 local seq = tonumber(redis.call('GET', KEYS[4]) or '0')
 local first = seq
-local bodies, stamps, log = {}, {}, {}
+local bodies, stamps, log, contribs = {}, {}, {}, {}
 for k = 1, #ids do
-  local i = 2 + (k - 1) * step
+  local i = 3 + (k - 1) * step
   local id, stamp, body = ARGV[i], ARGV[i + 1], ARGV[i + 2]
   local old = written[id]
   if old == nil then old = stored[k] end
@@ -62,6 +106,14 @@ for k = 1, #ids do
     stamps[#stamps + 1] = id; stamps[#stamps + 1] = stamp
     log[#log + 1] = seq; log[#log + 1] = id
     written[id] = stamp
+    if keep then
+      local before = written_contrib[id]
+      if before == nil then before = old_contrib[k] end
+      if before then apply(before, id, -1) end
+      apply(ARGV[i + 3], id, 1)
+      written_contrib[id] = ARGV[i + 3]
+      contribs[#contribs + 1] = id; contribs[#contribs + 1] = ARGV[i + 3]
+    end
     if old then out[2] = out[2] + 1 else out[1] = out[1] + 1 end
   elseif stamp == old then
     out[3] = out[3] + 1
@@ -74,8 +126,38 @@ if seq > first then
   redis.call('HSET', KEYS[2], unpack(stamps))
   redis.call('ZADD', KEYS[3], unpack(log))
   redis.call('SET', KEYS[4], seq)
+  if keep then
+    redis.call('HSET', KEYS[5], unpack(contribs))
+    flush()
+  end
 end
 return out
+"""
+
+# Recount: (id, stamp, contribution) per record: where the stored record still has that
+# stamp, its stored contribution is replaced by the given one (a rebuild after the area tree
+# changed; a record changed meanwhile was counted by its own upsert and is left alone).
+_RECOUNT = _APPLY + """
+local ids = {}
+for i = 3, #ARGV, 3 do ids[#ids + 1] = ARGV[i] end
+if #ids == 0 then return 0 end
+local stored = redis.call('HMGET', KEYS[1], unpack(ids))
+local old_contrib = redis.call('HMGET', KEYS[2], unpack(ids))
+local contribs, n = {}, 0
+for k = 1, #ids do
+  local i = 3 + (k - 1) * 3
+  if stored[k] == ARGV[i + 1] then
+    if old_contrib[k] then apply(old_contrib[k], ARGV[i], -1) end
+    apply(ARGV[i + 2], ARGV[i], 1)
+    contribs[#contribs + 1] = ARGV[i]; contribs[#contribs + 1] = ARGV[i + 2]
+    n = n + 1
+  end
+end
+if n > 0 then
+  redis.call('HSET', KEYS[2], unpack(contribs))
+  flush()
+end
+return n
 """
 
 _RENEW = """
@@ -137,7 +219,9 @@ class Dataset:
         base = f"{ns}:{{{name}}}"
         self.k_rec, self.k_stamp, self.k_log, self.k_seq = (f"{base}:rec", f"{base}:stamp",
                                                             f"{base}:log", f"{base}:seq")
+        self.k_agg, self.k_contrib = f"{base}:agg", f"{base}:agg:contrib"
         self._upsert = r.register_script(_UPSERT)
+        self._recount = r.register_script(_RECOUNT)
 
     def upsert(self, records: Iterable[dict]) -> UpsertResult:
         return self._write(records, None)[0]
@@ -185,29 +269,113 @@ class Dataset:
             expect[rid] = None if stored is None else stamp_of(stored.get(self.stamp_field))
         return again, expect
 
-    def _write(self, records: Iterable[dict],
-               expected: Mapping[str, str | None] | None) -> tuple[UpsertResult, list[str]]:
-        """Run the script over `records` in chunks (compare-and-set when `expected` is given)."""
+    def _write(self, records: Iterable[dict], expected: Mapping[str, str | None] | None,
+               contributions: Iterable[str] | None = None) -> tuple[UpsertResult, list[str]]:
+        """Run the script over `records` in chunks (compare-and-set when `expected` is given;
+        keeping the aggregates when `contributions` is, one encoded text per record)."""
         total, conflicts, args = UpsertResult(), [], []
-        step = 3 if expected is None else 4
+        mode = "1" if expected is not None else ("2" if contributions is not None else "0")
+        step = 3 if mode == "0" else 4
+        extra = iter(contributions) if contributions is not None else None
         for rec in records:
             rid = str(rec[self.id_field])
             args += [rid, stamp_of(rec.get(self.stamp_field)), orjson.dumps(rec)]
             if expected is not None:
                 args.append(_expectation(expected.get(rid)))
+            elif extra is not None:
+                args.append(next(extra))
             if len(args) >= step * BATCH:
-                result, ids = self._run(args, expected is not None)
+                result, ids = self._run(args, mode)
                 total, conflicts, args = total + result, conflicts + ids, []
         if args:
-            result, ids = self._run(args, expected is not None)
+            result, ids = self._run(args, mode)
             total, conflicts = total + result, conflicts + ids
         return total, conflicts
 
-    def _run(self, args: list, cas: bool) -> tuple[UpsertResult, list[str]]:
-        ins, upd, same, stale, *ids = self._upsert(keys=[self.k_rec, self.k_stamp, self.k_log, self.k_seq],
-                                                   args=["1" if cas else "0", *args])
+    def _run(self, args: list, mode: str) -> tuple[UpsertResult, list[str]]:
+        ins, upd, same, stale, *ids = self._upsert(
+            keys=[self.k_rec, self.k_stamp, self.k_log, self.k_seq, self.k_contrib],
+            args=[mode, self.k_agg, *args])
         return (UpsertResult(int(ins), int(upd), int(same), int(stale)),
                 [i.decode() if isinstance(i, bytes) else str(i) for i in ids])
+
+    # -- aggregates: counters kept with the records (see _APPLY) -----------------------
+    def upsert_counted(self, records: list[dict], contributions: list[list[tuple]]) -> UpsertResult:
+        """`upsert`, keeping the aggregates: `contributions[i]` is what records[i] adds to the
+        counters, as (day, unit, population, amount) tuples. A record written takes its old
+        version's contribution out and puts its own in, atomically; a stale or unchanged
+        one changes nothing."""
+        return self._write(records, None, [encode_contribution(c) for c in contributions])[0]
+
+    def recount(self, stamped: list[tuple[str, str, list[tuple]]]) -> int:
+        """Replace the stored contribution of each (id, stamp, contribution) whose record still
+        has that stamp; returns how many were replaced."""
+        done, args = 0, []
+        for rid, stamp, contrib in stamped:
+            args += [rid, stamp_of(stamp), encode_contribution(contrib)]
+            if len(args) >= 3 * BATCH:
+                done += int(self._recount(keys=[self.k_stamp, self.k_contrib], args=["3", self.k_agg, *args]))
+                args = []
+        if args:
+            done += int(self._recount(keys=[self.k_stamp, self.k_contrib], args=["3", self.k_agg, *args]))
+        return done
+
+    def agg_counts(self, days: Iterable[int]) -> dict[tuple[str, str], int]:
+        """(unit, population) -> count, summed over `days` ("<pop>_us": summed amounts)."""
+        days = list(days)
+        with self.r.pipeline(transaction=False) as p:
+            for d in days:
+                p.hgetall(f"{self.k_agg}:c:{d}")
+            replies = p.execute() if days else []
+        out: dict[tuple[str, str], int] = {}
+        for reply in replies:
+            for field, value in reply.items():
+                unit, pop = _unescape(field.decode()).rsplit("|", 1)
+                out[(unit, pop)] = out.get((unit, pop), 0) + int(value)
+        return {k: v for k, v in out.items() if v}
+
+    def agg_amounts(self, days: Iterable[int]) -> dict[str, list[int]]:
+        """unit -> the amounts of its "handled" entries over `days` (handling times)."""
+        days = list(days)
+        with self.r.pipeline(transaction=False) as p:
+            for d in days:
+                p.zrange(f"{self.k_agg}:h:{d}", 0, -1, withscores=True)
+            replies = p.execute() if days else []
+        out: dict[str, list[int]] = {}
+        for reply in replies:
+            for member, score in reply:
+                unit = _unescape(member.decode().split("\t", 1)[0])   # units have no raw tab
+                out.setdefault(unit, []).append(int(score))
+        return out
+
+    def agg_days(self) -> list[int]:
+        """The days that have counters."""
+        prefix = f"{self.k_agg}:c:"
+        return sorted(int(k.decode()[len(prefix):]) for k in self.r.scan_iter(match=prefix + "*", count=1000))
+
+    def agg_meta(self) -> dict[str, str]:
+        return {k.decode(): v.decode() for k, v in self.r.hgetall(f"{self.k_agg}:meta").items()}
+
+    def put_agg_meta(self, meta: dict[str, str]) -> None:
+        self.r.hset(f"{self.k_agg}:meta", mapping=meta)
+
+    def clear_aggregates(self) -> None:
+        """Drop every counter and stored contribution (a rebuild follows)."""
+        keys = [self.k_contrib, f"{self.k_agg}:meta"]
+        keys += [k for k in self.r.scan_iter(match=f"{self.k_agg}:[ch]:*", count=1000)]
+        for chunk in _chunks(keys, 500):
+            self.r.delete(*chunk)
+
+    def iter_stamped(self, chunk: int = 5000) -> Iterator[list[dict]]:
+        """Every record, a chunk at a time (HSCAN: bounded memory)."""
+        batch: list[dict] = []
+        for _, body in self.r.hscan_iter(self.k_rec, count=chunk):
+            batch.append(orjson.loads(body))
+            if len(batch) >= chunk:
+                yield batch
+                batch = []
+        if batch:
+            yield batch
 
     def version(self) -> int:
         """The sequence number of the latest accepted change (0 = empty)."""
@@ -247,6 +415,33 @@ class Dataset:
     def clear(self) -> None:
         self.r.delete(self.k_rec, self.k_stamp, self.k_log)
         self.r.incr(self.k_seq)  # readers holding old data must notice
+
+
+def encode_contribution(entries: Iterable[tuple]) -> str:
+    """(day, unit, population, amount) tuples -> the script's text (see _APPLY)."""
+    return "\n".join(f"{int(day)}\t{_escape(unit)}|{pop}\t{int(amount)}" for day, unit, pop, amount in entries)
+
+
+def _escape(unit: str) -> str:
+    """A unit name without the separators of the encoding (tab, newline)."""
+    if "\\" in unit or "\t" in unit or "\n" in unit:
+        return unit.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n")
+    return unit
+
+
+def _unescape(text: str) -> str:
+    if "\\" not in text:
+        return text
+    out, i = [], 0
+    while i < len(text):
+        c = text[i]
+        if c == "\\" and i + 1 < len(text):
+            out.append({"t": "\t", "n": "\n"}.get(text[i + 1], text[i + 1]))
+            i += 2
+        else:
+            out.append(c)
+            i += 1
+    return "".join(out)
 
 
 def _expectation(stamp: str | None) -> str:

@@ -99,13 +99,16 @@ def register(trail: AuditTrail) -> None:
 
 
 def trail_of(store) -> AuditTrail | None:
-    return _TRAILS.get(store.ns)
+    """The trail set up for this very store (a trail left by an earlier runtime of the same
+    namespace in this process — its Redis gone — is not used)."""
+    trail = _TRAILS.get(store.ns)
+    return trail if trail is not None and trail.store is store else None
 
 
 def record(store, event: dict) -> dict:
     """Record `event` through the process's trail for `store` (file + Redis), or in Redis
     alone when no trail was set up (a bare store in a unit test)."""
-    trail = _TRAILS.get(store.ns)
+    trail = trail_of(store)
     if trail is not None:
         return trail.record(event)
     entry = {"at": time.time(), "when": datetime.now(timezone.utc).isoformat(), **event}

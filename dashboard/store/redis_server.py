@@ -211,4 +211,8 @@ def connect(url: str, cluster: bool = False, **kwargs) -> redis.Redis:
         from redis.cluster import RedisCluster
 
         return RedisCluster.from_url(plain_url(url), decode_responses=False, **kwargs)
+    # bounded waits: a store that is away (or hung) fails a call within seconds, so pages
+    # degrade (banner, last content kept) instead of hanging their requests
+    kwargs.setdefault("socket_connect_timeout", 3)
+    kwargs.setdefault("socket_timeout", 30)
     return redis.Redis.from_url(url, decode_responses=False, health_check_interval=30, **kwargs)

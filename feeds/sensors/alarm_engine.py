@@ -4,7 +4,8 @@ One active alarm per (sensor, kind) at a time ("active" = not resolved, whether
 acknowledged or not):
 - a reading that crosses a threshold raises an alarm, or escalates the active one to a
   more severe level (value, threshold and level follow; `raised_at` and any
-  acknowledgement stay); a less severe crossing changes nothing;
+  acknowledgement stay; `levels` keeps each level taken, when and at which value — the
+  alarm's own timeline); a less severe crossing changes nothing;
 - a reading back in range resolves the active alarm as "cleared", only when the feed
   says so (`clear_on_normal`); otherwise a person resolves it;
 - an alarm raised by a feed (FIWARE Alert/Anomaly) merges the same way; one the feed
@@ -28,7 +29,7 @@ from metrics.alarm_rules import OFFLINE_KIND, AlarmRules
 from metrics.alarms import crossed_threshold, offline_sensors
 
 Key = tuple[str, str]
-ESCALATION_FIELDS = ("level", "value", "threshold", "unit")
+ESCALATION_FIELDS = ("level", "value", "threshold", "unit", "levels")
 CLEAR_FIELDS = ("status", "resolved_at", "resolution")
 
 
@@ -49,10 +50,24 @@ def _where(sensor: Mapping | None, reading: Mapping) -> dict:
             "grid_code": s.get("grid_code")}
 
 
+def _step(level, at: str, value) -> dict:
+    """One entry of an alarm's `levels`: the level it took, when, and the value that made it."""
+    return {"level": level, "at": at, "value": value}
+
+
+def _escalated(current: Mapping, level: int, at: str, value, threshold, unit) -> dict:
+    """`current` at a more severe level; the change is appended to its `levels` history."""
+    levels = list(current.get("levels") or [_step(current.get("level"), current.get("raised_at"),
+                                                  current.get("value"))])
+    return dict(current, level=level, value=value, threshold=threshold, unit=unit,
+                levels=levels + [_step(level, at, value)])
+
+
 def _new(sensor_id: str, network: str, kind: str, level: int, value, threshold, unit, at: str, where: dict) -> dict:
     rec = dict.fromkeys(ALARM_FIELDS)
     rec.update(alarm_id=alarm_id(sensor_id, kind, at), sensor_id=sensor_id, network=network, kind=kind,
-               level=level, value=value, threshold=threshold, unit=unit, raised_at=at, status="active", **where)
+               level=level, value=value, threshold=threshold, unit=unit, raised_at=at, status="active",
+               levels=[_step(level, at, value)], **where)
     return rec
 
 
@@ -105,7 +120,7 @@ def apply_readings(active: Iterable[Mapping], readings: Iterable[Mapping], senso
                        at, _where(sensors.get(sid), r))
             state[key] = changed[rec["alarm_id"]] = rec
         elif breach.level < current["level"]:
-            rec = dict(current, level=breach.level, value=r["value"], threshold=breach.threshold, unit=breach.unit)
+            rec = _escalated(current, breach.level, at, r["value"], breach.threshold, breach.unit)
             state[key] = changed[rec["alarm_id"]] = rec
     return list(changed.values())
 
@@ -127,10 +142,11 @@ def apply_feed_alarms(active: Iterable[Mapping], feed_alarms: Iterable[Mapping],
             rec.update({k: fa.get(k) for k in ALARM_FIELDS}, status="active")
             for k, v in _where(sensors.get(fa["sensor_id"]), fa).items():
                 rec[k] = v
+            rec["levels"] = [_step(rec.get("level"), rec.get("raised_at"), rec.get("value"))]
             state[key] = changed[rec["alarm_id"]] = rec
         elif fa["level"] < current["level"]:
-            rec = dict(current, level=fa["level"], value=fa.get("value"), threshold=fa.get("threshold"),
-                       unit=fa.get("unit"))
+            rec = _escalated(current, fa["level"], fa.get("updated_at") or fa["raised_at"], fa.get("value"),
+                             fa.get("threshold"), fa.get("unit"))
             state[key] = changed[rec["alarm_id"]] = rec
     return list(changed.values())
 

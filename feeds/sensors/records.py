@@ -25,7 +25,7 @@ from metrics.privacy import mask_record, scrub_text
 READING_FIELDS = ("sensor_id", "network", "kind", "value", "unit", "observed_at", "lat", "lon")
 ALARM_FIELDS = ("alarm_id", "sensor_id", "network", "kind", "level", "value", "threshold", "unit",
                 "raised_at", "acknowledged_at", "acknowledged_by", "resolved_at", "resolution",
-                "status", "lat", "lon", "grid_code")
+                "status", "lat", "lon", "grid_code", "levels")
 NETWORKS = ("gas", "water", "heating")
 _NUMBER = re.compile(r"^\s*[-+]?(\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)?\s*$")
 

@@ -15,16 +15,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
 
+from dashboard.queries.industry_views import GRADE_FIELDS, grade_json
 from feeds.industry.parse import IndustryFeedError, normalize_period, read_industry_file
 from feeds.industry.config import IndustryFeedConfig, feed_config
-from metrics.industry import INDICATORS, IndustryRules, grade_period
+from metrics.industry import IndustryRules, grade_period
 
-ROW_FIELDS = ("credit_code", "name", "graded", "tax_per_mu", "sales_per_mu", "value_added_per_mu",
-              "value_added_per_energy", "labour_productivity", "rd_intensity", "score", "rank",
-              "grade", "what_if_tax_per_mu")
+ROW_FIELDS = GRADE_FIELDS     # the rows of /api/v1/industry/grade too (one implementation)
 
 
 class _Unusable(Exception):
@@ -63,34 +61,11 @@ def _settings(config: str | None, feed_name: str | None) -> tuple[IndustryRules,
     return settings.industry, feed
 
 
-def _plain(v: object) -> object:
-    """JSON-ready: NaN/NA -> None, numpy scalars -> Python."""
-    if v is None:
-        return None
-    try:
-        if v != v:  # NaN, and pd.NA raises TypeError
-            return None
-    except TypeError:
-        return None
-    if hasattr(v, "item"):
-        v = v.item()
-    return None if isinstance(v, float) and math.isinf(v) else v
-
-
 def grade_file(path: str, period: str, rules: IndustryRules, config: IndustryFeedConfig) -> dict:
     """The command's result as a dict (also used by tests)."""
     parsed = read_industry_file(path, config)
     result = grade_period(parsed.frame(), period, rules)
-    rows = [{k: _plain(r[k]) for k in ROW_FIELDS} for r in result.rows.to_dict("records")]
-    for row in rows:
-        row["graded"] = bool(row["graded"])
-    return {
-        "period": period,
-        "benchmarks": {k: _plain(result.benchmarks.get(k)) for k in INDICATORS},
-        "rows": rows,
-        "rejects": [dict(r) for r in parsed.rejects],
-        "replaced": parsed.replaced,
-    }
+    return grade_json(result, result.rows, [dict(r) for r in parsed.rejects], parsed.replaced)
 
 
 def _table(out: dict) -> str:

@@ -19,10 +19,11 @@ from pathlib import Path
 
 import pandas as pd
 
+from dashboard.queries.ticket_views import KPI_FIELDS, GroupingError, kpi_records
 from metrics.placement import effective_grid
-from metrics.tickets import COUNT_IDS, HANDLING_IDS, RATE_IDS, kpi_table, prepare, roll_up, table_records
+from metrics.tickets import prepare
 
-ROW_FIELDS: list[str] = ["key", "name", *COUNT_IDS, *RATE_IDS, *HANDLING_IDS, "score"]
+ROW_FIELDS: list[str] = KPI_FIELDS     # the rows of /api/v1/kpi too (one implementation)
 
 
 class UsageError(Exception):
@@ -99,28 +100,13 @@ def _read_areas(path: str):
         raise UsageError(f"--areas: {exc}") from None
 
 
-def _groups(df: pd.DataFrame, by: str, areas: str | None):
-    """(keys per ticket or None, keys to list, {key: name}, name of the missing-key row)."""
-    if by == "none":
-        return None, None, {"all": "all"}, None
-    if by == "department":
-        return df["department"], None, {}, "no department"
-    if by.startswith("area:"):
-        level = by.split(":", 1)[1]
-        if not areas:
-            raise UsageError("--by area:LEVEL needs --areas")
-        tree = _read_areas(areas)
-        try:
-            codes = tree.codes_at(level)
-        except ValueError:
-            raise UsageError(f"--by: unknown level {level!r}") from None
-        if not codes:
-            raise UsageError(f"--by: the area tree has no node on level {level!r}")
-        # the pages' placement: known codes, else the grid containing the position
-        keys = roll_up(effective_grid(df, tree), lambda grids: tree.ancestor_at(grids, level))
-        return keys, codes, \
-            {c: tree.node(c).name for c in codes}, "unplaced"
-    raise UsageError(f"--by: expected none, department or area:LEVEL, got {by!r}")
+def _tree(by: str, areas: str | None):
+    """The area tree when `by` needs one (area:LEVEL), else None."""
+    if not by.startswith("area:"):
+        return None
+    if not areas:
+        raise UsageError("--by area:LEVEL needs --areas")
+    return _read_areas(areas)
 
 
 def compute(args: argparse.Namespace) -> dict:
@@ -134,11 +120,15 @@ def compute(args: argparse.Namespace) -> dict:
     if df.empty:
         raise LookupError(f"kpi: no usable tickets in {args.tickets}")
     df = prepare(df, rules, tz)
-    keys, listed, names, missing_name = _groups(df, args.by, args.areas)
-    table = kpi_table(df, now, start, end, rules, keys, listed)
-    table["name"] = [names.get(k, k) if k is not None else missing_name for k in table["key"]]
+    tree = _tree(args.by, args.areas)
+    # the pages' placement: known codes, else the grid containing the position
+    grids = effective_grid(df, tree) if tree is not None else None
+    try:
+        rows = kpi_records(df, grids, tree, args.by, now, start, end, rules, children=False)
+    except GroupingError as exc:
+        raise UsageError(f"--by: {exc}") from None
     return {"now": now.isoformat(), "start": start.isoformat(), "end": end.isoformat(),
-            "by": args.by, "rows": table_records(table, ROW_FIELDS)}
+            "by": args.by, "rows": rows}
 
 
 def run(args: argparse.Namespace) -> int:
