@@ -11,7 +11,11 @@ only the holder of the poller lease polls.
 import sys
 
 from dashboard.app.cli import script_config, serve_main
+from dashboard.app.runtime import install_signal_handlers
 from dashboard.app.server import build
+
+if __name__ == "__main__":
+    install_signal_handlers()       # a SIGTERM during the start also closes what was started
 
 # settings (`python app.py --config F`; else CITYOPS_CONFIG or defaults) → store, poller,
 # demo upstream → the Dash app. Under gunicorn the command line is gunicorn's, not ours.

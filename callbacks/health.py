@@ -9,7 +9,7 @@ from dash import Input, Output, State, html
 
 from layouts import health as view
 from layouts import ids
-from layouts.components import feed_state
+from layouts.components import feed_state, loading_text
 from layouts.i18n import age_text, t
 
 
@@ -26,6 +26,8 @@ def feed_rows(health: dict[str, dict], now_ts: float, lang: str, tz: str) -> lis
         status = t("health.failing", lang) if h.get("ok") is False else t("health.ok", lang)
         if state in ("stale", "dead"):
             status += f" · {t('health.' + state, lang)}"
+        if state == "loading":
+            status = loading_text(h.get("records_total") or 0, lang)
         last = h.get("last_success")
         rows.append([
             (name, "name"), (f"{h.get('kind')}/{h.get('format')}", ""), (status, f"state-{state}"),

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime
+from zoneinfo import ZoneInfo
 
 from dash import Input, Output, Patch, State, ctx, dcc, no_update
 
@@ -36,6 +37,20 @@ def refresh(states, departments, areas, key, lang, rt, viewer, now: datetime | N
     return rows, t("overdue.summary", lang).format(**s), notice, new_key
 
 
+def sync_url(trigger, search, states, departments, areas, text, rt, viewer) -> tuple:
+    """The one callback between the URL and the filters: the URL (a link, the back button,
+    the first load) sets the controls; a control's change writes the URL (a history entry).
+    Unknown values in a URL are ignored. Returns (search, states, departments, areas, text)."""
+    if trigger in (None, ids.OD_URL):
+        depts, area_opts = ov.filter_options(rt.queries, viewer)
+        st = ov.parse_search(search, set(depts), {code for code, _ in area_opts})
+        return no_update, list(st.states), list(st.departments), list(st.areas), st.search
+    st = ov.BoardState(tuple(s for s in ov.STATES if s in (states or [])), tuple(departments or ()),
+                       tuple(areas or ()), (text or "").strip())
+    new = ov.format_search(st)
+    return (new if new != (search or "") else no_update), no_update, no_update, no_update, no_update
+
+
 def search(text: str | None):
     p = Patch()
     p["quickFilterText"] = text or ""
@@ -54,12 +69,19 @@ def export_file(fmt: str, ticket_ids: list[str] | None, lang, rt, viewer, now: d
     now = as_of(rt, now).replace(second=0, microsecond=0)
     if ticket_ids is None:
         ticket_ids = list(ov.board_frame(rt.queries, viewer, now, departments, areas)["ticket_id"])
-    headers = {f: view.header(f, lang) for f in SCREEN_FIELDS}
+    headers = {}
+    for f in SCREEN_FIELDS:   # overdue by: hours as a number (超期(小时)) and in words (超期时长 35天4小时)
+        if f == "late_h":
+            headers["late_h"] = t("overdue.late_hours", lang)
+            headers["late_text"] = view.header("late_text", lang)
+        else:
+            headers[f] = view.header(f, lang)
     lights = {c: t(f"overdue.light.{c}", lang) for c in ("red", "yellow", "green")}
     states = {s: t(f"overdue.{s}", lang) for s in ov.STATES}
     values = {f: ref_data(f, lang) for f in SCREEN_FIELDS if ref_data(f, lang)}
-    df = ov.export_frame(rt.queries, viewer, now, ticket_ids, headers, lights, states, values)
-    stamp = now.astimezone(timezone.utc).strftime("%Y%m%d-%H%M")
+    df = ov.export_frame(rt.queries, viewer, now, ticket_ids, headers, lights, states, values,
+                         late_text=lambda h: view.late_text(h, lang))
+    stamp = now.astimezone(ZoneInfo(rt.settings.city.timezone)).strftime("%Y%m%d-%H%M")   # the city's clock
     data = exports.export_for(rt.store, viewer, "overdue", df, "xlsx" if fmt == "xlsx" else "csv",
                               {"ticket_ids": len(ticket_ids), "departments": list(departments or []),
                                "areas": list(areas or [])}, masked=True, sheet="overdue")
@@ -82,6 +104,15 @@ def register(app, rt) -> None:
         if pathname != PATH:
             return (no_update,) * 4
         return refresh(states, departments, areas, key, lang, rt, current_viewer(rt.settings.access))
+
+    def _url(search, states, departments, areas, text):
+        return sync_url(ctx.triggered_id, search, states, departments, areas, text, rt,
+                        current_viewer(rt.settings.access))
+
+    app.callback(Output(ids.OD_URL, "search"), Output(ids.OD_STATE, "value"), Output(ids.OD_DEPT, "value"),
+                 Output(ids.OD_AREA, "value"), Output(ids.OD_SEARCH, "value"),
+                 Input(ids.OD_URL, "search"), Input(ids.OD_STATE, "value"), Input(ids.OD_DEPT, "value"),
+                 Input(ids.OD_AREA, "value"), Input(ids.OD_SEARCH, "value"))(_url)
 
     app.callback(Output(ids.OD_GRID, "rowData"), Output(ids.OD_SUMMARY, "children"),
                  Output(ids.OD_NOTICE, "children"), Output(ids.OD_KEY, "data"),

@@ -11,7 +11,17 @@ from layouts import wall as view
 from layouts.components import feed_chips, feed_state, fmt_count, fmt_rate
 from layouts.i18n import kind_text, t
 
-STATE_RANK = {"ok": 0, "failing": 1, "stale": 2, "never": 3, "dead": 3}
+STATE_RANK = {"ok": 0, "loading": 1, "failing": 1, "stale": 2, "never": 3, "dead": 3}
+
+
+def tickets_loading(health: dict[str, dict], now_ts: float) -> bool:
+    """Some ticket feed has not finished its first load: the tiles say so, not a partial number."""
+    return any(feed_state(h, now_ts) == "loading" for h in health.values() if h.get("kind") == "tickets")
+
+
+def loading_value(n: int, lang: str) -> list:
+    return [html.Span(t("wall.loading", lang), className="tile-loading"),
+            html.Span(t("feed.loading", lang).split(" · ", 1)[1].format(n=f"{int(n):,}"), className="tile-loading-n")]
 
 
 def ticket_feeds_state(health: dict[str, dict], now_ts: float) -> str:
@@ -27,10 +37,16 @@ def update(n_intervals, lang: str | None, rt, viewer, now: datetime | None = Non
     health = q.feed_health()
     state = ticket_feeds_state(health, now.timestamp())
     numbers = q.wall_numbers(viewer, now)
-    values = [fmt_rate(numbers.get(tl.metric)) if tl.kind == "rate" else fmt_count(numbers.get(tl.metric))
-              for tl in view.TILES]
-    classes = [f"tile tile-{tl.tone or 'plain'} data-{state}"
-               + (" lit" if tl.tone and (numbers.get(tl.metric) or 0) > 0 else "") for tl in view.TILES]
+    loading = tickets_loading(health, now.timestamp())
+    if loading:   # 载入中 · 已接收 N 条 on every tile until the first load is done (not a partial number)
+        received = sum(int(h.get("records_total") or 0) for h in health.values() if h.get("kind") == "tickets")
+        values = [loading_value(received, lang) for _ in view.TILES]
+    else:
+        values = [fmt_rate(numbers.get(tl.metric)) if tl.kind == "rate" else fmt_count(numbers.get(tl.metric))
+                  for tl in view.TILES]
+    classes = [f"tile tile-{tl.tone or 'plain'} data-{'loading' if loading else state}"
+               + (" lit" if tl.tone and not loading and (numbers.get(tl.metric) or 0) > 0 else "")
+               for tl in view.TILES]
     by_street = q.open_by_area(viewer, now, "street")
     hideout = {"values": {k: v["open"] for k, v in by_street.items()},
                "overdue": {k: v["overdue"] for k, v in by_street.items()},
@@ -43,7 +59,7 @@ def update(n_intervals, lang: str | None, rt, viewer, now: datetime | None = Non
     fig["data"][0]["y"] = [r["received"] for r in trend]
     fig["data"][1]["x"] = xs
     fig["data"][1]["y"] = [r["closed"] for r in trend]
-    notice = "" if numbers.get("total") else t("wall.no_data", lang)
+    notice = t("wall.loading_note", lang) if loading else "" if numbers.get("total") else t("wall.no_data", lang)
     return values, classes, feed_chips(health, now.timestamp(), lang), hideout, fig, notice
 
 
@@ -76,6 +92,13 @@ def alarm_part(lang: str | None, rt, viewer, now: datetime | None = None) -> tup
 
     lang = lang or "zh"
     now = now or datetime.now(timezone.utc)
+    if not rt.queries.sensor_feeds_configured():      # not the same as "0 alarms"
+        return [html.Div(t("wall.no_sensor_feed", lang), className="no-feed")], []
+    sensor_health = [h for h in rt.queries.feed_health().values() if h.get("kind") == "sensors"]
+    if sensor_health and all(feed_state(h, now.timestamp()) == "loading" for h in sensor_health):
+        n = sum(int(h.get("records_total") or 0) for h in sensor_health)
+        return [html.Div(f"{t('wall.sensors_loading', lang)} · "
+                         f"{t('feed.loading', lang).split(' · ', 1)[1].format(n=f'{n:,}')}", className="no-feed")], []
     counts = alarm_views.counts(rt, viewer)
     head = html.Tr([html.Th("")] + [html.Th(LEVEL_NAMES[lv]) for lv in LEVELS] + [html.Th(t("alarms.net.all", lang))])
     body = [html.Tr([html.Td(t(f"alarms.net.{net}", lang), className="net")]

@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from typing import Any
 
+import numpy as np
 import orjson
 import pandas as pd
 
@@ -226,4 +227,9 @@ def tickets_frame(records: list[dict]) -> pd.DataFrame:
     for name in TEXT_FIELDS:
         df[name] = df[name].astype(object).where(df[name].notna(), None)
     df["ticket_id"] = df["ticket_id"].astype(str)
+    # withdrawn upstream (the source no longer serves it): kept, but in no population. Only
+    # when a record says so: a frame of plain source records stays the canonical columns.
+    if any("withdrawn_at" in r for r in records):
+        df["withdrawn"] = np.fromiter((bool(r.get("withdrawn_at")) for r in records), dtype=bool,
+                                      count=len(records))
     return df

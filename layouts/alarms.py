@@ -17,7 +17,7 @@ from dash import dcc, html
 from dash_extensions.javascript import Namespace
 
 from layouts import ids
-from layouts.i18n import t
+from layouts.i18n import grid_locale, t
 from metrics.alarm_rules import LEVELS, NETWORKS
 
 NS = Namespace("cityops", "alarms")
@@ -98,7 +98,8 @@ def grid(lang: str) -> dag.AgGrid:
     ]
     return dag.AgGrid(id=ids.ALARM_GRID, columnDefs=cols, rowData=[], getRowId="params.data.alarm_id",
                       className="ag-theme-alpine-dark alarm-grid", columnSize="responsiveSizeToFit",
-                      dashGridOptions={"rowSelection": {"mode": "singleRow", "checkboxes": False,
+                      dashGridOptions={"localeText": grid_locale(lang),
+                                       "rowSelection": {"mode": "singleRow", "checkboxes": False,
                                                         "enableClickSelection": True},
                                        "animateRows": False, "rowHeight": 34, "headerHeight": 34},
                       style={"height": "100%", "width": "100%"})

@@ -33,5 +33,5 @@ def layout(lang: str) -> html.Div:
             dcc.Download(id=ids.AUDIT_DOWNLOAD),
         ]),
         dag.AgGrid(id=ids.AUDIT_GRID, columnDefs=columns(lang), rowData=[], style={"height": "70vh"},
-                   dashGridOptions=grid_options()),
+                   dashGridOptions=grid_options(lang)),
     ])

@@ -4,14 +4,20 @@ from __future__ import annotations
 
 from dash import html
 
-from layouts.i18n import age_text, t
+from layouts.i18n import age_text, grid_locale, t
 
 
 def feed_state(health: dict, now_ts: float) -> str:
-    """ok | stale | dead | failing | never, from a feed's health record."""
+    """ok | loading | stale | dead | failing | never, from a feed's health record (the one
+    function every chip, tile and row takes its state from).
+
+    loading: not polled yet, or its first poll's backfill is not done (`backfilled` False);
+    never: it failed before any success."""
     last = health.get("last_success")
     if last is None:
-        return "never"
+        return "never" if health.get("last_error") else "loading"
+    if health.get("backfilled") is False:
+        return "loading"
     age = now_ts - last
     if age > health.get("dead_after_s", 600):
         return "dead"
@@ -27,6 +33,10 @@ def feed_chips(health: dict[str, dict], now_ts: float, lang: str) -> list:
         last = h.get("last_success")
         age = None if last is None else now_ts - last
         state = feed_state(h, now_ts)
+        if state == "loading":
+            label = f"{name} · {loading_text(h.get('records_total') or 0, lang)}"
+            chips.append(html.Span(label, className="chip chip-loading", title=h.get("last_error") or ""))
+            continue
         label = f"{name} · {t('feed.age', lang)} {age_text(age, lang)}"
         if age is not None and lang == "en":
             label += " " + t("feed.ago", lang)
@@ -34,6 +44,11 @@ def feed_chips(health: dict[str, dict], now_ts: float, lang: str) -> list:
             label += t("feed.ago", lang)
         chips.append(html.Span(label, className=f"chip chip-{state}", title=h.get("last_error") or ""))
     return chips
+
+
+def loading_text(n: int, lang: str) -> str:
+    """载入中 · 已接收 1,234 条 (loading · 1,234 received)."""
+    return t("feed.loading", lang).format(n=f"{int(n):,}")
 
 
 def fmt_rate(x) -> str:
@@ -52,6 +67,8 @@ GRID_THEME = {"function": "themeQuartz.withParams({browserColorScheme: 'dark', b
                           "fontFamily: 'Noto Sans CJK SC, Noto Sans SC, PingFang SC, Microsoft YaHei, sans-serif'})"}
 
 
-def grid_options(**extra) -> dict:
-    """dashGridOptions shared by the pages' grids: the dark theme, tooltips, no animation."""
-    return {"theme": GRID_THEME, "tooltipShowDelay": 300, "animateRows": False, **extra}
+def grid_options(lang: str = "zh", **extra) -> dict:
+    """dashGridOptions shared by the pages' grids: the dark theme, tooltips, no animation, and
+    the grid's own words in the page's language."""
+    return {"theme": GRID_THEME, "tooltipShowDelay": 300, "animateRows": False,
+            "localeText": grid_locale(lang), **extra}

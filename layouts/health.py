@@ -61,7 +61,7 @@ def layout(lang: str, feeds: list[str]) -> html.Div:
             dcc.Dropdown(id=ids.HEALTH_FEED, options=[{"label": f, "value": f} for f in feeds],
                          value=feeds[0] if feeds else None, clearable=False, className="dark-dropdown"),
             dag.AgGrid(id=ids.HEALTH_REJECTS, columnDefs=reject_columns(lang), rowData=[],
-                       style={"height": "420px"}, dashGridOptions=grid_options(),
+                       style={"height": "420px"}, dashGridOptions=grid_options(lang),
                        getRowId="params.data.key"),
         ]),
     ])

@@ -47,6 +47,11 @@ TEXT: dict[str, tuple[str, str]] = {
     "feed.age": ("数据", "data"),
     "feed.never": ("从未成功", "never succeeded"),
     "feed.ago": ("前", "ago"),
+    "feed.loading": ("载入中 · 已接收 {n} 条", "loading · {n} received"),
+    "wall.loading": ("载入中", "Loading"),
+    "wall.loading_note": ("工单数据首次载入中，数字尚不完整", "Tickets are still loading: the numbers are not complete yet"),
+    "wall.no_sensor_feed": ("未配置管网监测数据源", "No sensor feed configured"),
+    "wall.sensors_loading": ("管网监测数据载入中", "Sensor data loading"),
     "health.title": ("数据接入健康", "Feed health"),
     "health.feed": ("数据源", "Feed"),
     "health.kind": ("类型", "Kind"),
@@ -408,6 +413,27 @@ def age_text(seconds: float | None, lang: str = "zh") -> str:
             n = int(s // size)
             return f"{n}{t('unit.' + unit, lang)}" if lang == "zh" else f"{n} {t('unit.' + unit, lang)}"
     return f"{int(s)}{t('unit.s', lang)}" if lang == "zh" else f"{int(s)} s"
+
+
+# -- AG Grid's own words (its `localeText`; English is the grid's built-in default) --------
+GRID_LOCALE_ZH: dict[str, str] = {
+    "noRowsToShow": "暂无数据", "noMatchingRows": "没有符合条件的记录", "loadingOoo": "加载中…",
+    "exportingOoo": "导出中…", "filterOoo": "筛选…", "searchOoo": "搜索…", "selectAll": "全选", "blanks": "空白",
+    "equals": "等于", "notEqual": "不等于", "contains": "包含", "notContains": "不包含", "startsWith": "开头是",
+    "endsWith": "结尾是", "blank": "为空", "notBlank": "不为空", "lessThan": "小于", "greaterThan": "大于",
+    "lessThanOrEqual": "小于等于", "greaterThanOrEqual": "大于等于", "inRange": "介于", "inRangeStart": "从",
+    "inRangeEnd": "到", "before": "早于", "after": "晚于", "andCondition": "并且", "orCondition": "或者",
+    "applyFilter": "应用", "resetFilter": "重置", "clearFilter": "清除", "cancelFilter": "取消",
+    "dateFormatOoo": "年-月-日", "page": "页", "of": "/", "to": "至", "more": "更多", "next": "下一页",
+    "last": "末页", "first": "首页", "previous": "上一页", "true": "是", "false": "否",
+    "ariaFilterInput": "筛选输入", "ariaColumnFiltered": "已筛选", "ariaFilteringOperator": "筛选条件",
+    "ariaFilterColumn": "按 Ctrl+Enter 打开筛选", "ariaMenuColumn": "按 Alt+↓ 打开列菜单",
+}
+
+
+def grid_locale(lang: str) -> dict[str, str]:
+    """AG Grid's `localeText` for the language: no "No Rows To Show" in the Chinese UI."""
+    return {} if lang == "en" else dict(GRID_LOCALE_ZH)
 
 
 # -- coded values shown in grids (AG Grid `refData`: the value stays, the label is shown) --

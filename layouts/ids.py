@@ -94,6 +94,7 @@ TK_MEMBERS_QUERY = "tk-members-query"  # store: which number is open
 
 # /overdue (department heads' board)
 OD_ROOT = "od-root"
+OD_URL = "od-url"                    # the page's own location: the filters in ?state=&dept=&area=&q=
 OD_DEPT = "od-dept"
 OD_AREA = "od-area"
 OD_STATE = "od-state"

@@ -15,7 +15,7 @@ from dash import dcc, html
 from dash_extensions.javascript import Namespace
 
 from layouts import ids
-from layouts.i18n import t
+from layouts.i18n import grid_locale, t
 from metrics.industry_rules import GRADES, INDICATORS
 
 NS = Namespace("cityops", "industry")
@@ -61,11 +61,12 @@ def _filter(id_, label_key: str, lang: str, options=()) -> html.Div:
     ])
 
 
-def _grid(id_, columns: list[dict], height: str, row_id: str = "params.data.credit_code") -> dag.AgGrid:
+def _grid(id_, columns: list[dict], height: str, row_id: str = "params.data.credit_code", lang: str = "zh") -> dag.AgGrid:
     return dag.AgGrid(id=id_, columnDefs=columns, rowData=[], className="ag-theme-alpine-dark ind-grid",
                       style={"height": height}, getRowId=row_id,
                       defaultColDef={"sortable": True, "resizable": True},
-                      dashGridOptions={"animateRows": False, "rowHeight": 34, "headerHeight": 38,
+                      dashGridOptions={"localeText": grid_locale(lang), "animateRows": False, "rowHeight": 34,
+                                       "headerHeight": 38,
                                        "tooltipShowDelay": 300, "suppressCellFocus": True})
 
 
@@ -119,7 +120,7 @@ def layout(lang: str, bounds, tile_url: str = "", attribution: str = "", refresh
                                 + [{"label": t("industry.not_graded", lang), "value": "none"}]),
                         _filter(ids.IND_INDUSTRY, "industry.industry", lang),
                     ]),
-                    _grid(ids.IND_RANKING, ranking_columns(lang), "560px"),
+                    _grid(ids.IND_RANKING, ranking_columns(lang), "560px", lang=lang),
                 ]),
                 html.Section(className="panel ind-map-panel", children=[
                     html.H3(t("industry.map", lang)),
@@ -156,7 +157,7 @@ def layout(lang: str, bounds, tile_url: str = "", attribution: str = "", refresh
                                     className="ind-button"),
                     ]),
                 ]),
-                _grid(ids.IND_LOW, low_columns(lang), "380px"),
+                _grid(ids.IND_LOW, low_columns(lang), "380px", lang=lang),
             ]),
             html.Details(className="panel ind-formula", open=False, children=[
                 html.Summary(t("industry.formula", lang)),

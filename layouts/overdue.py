@@ -18,7 +18,26 @@ _WIDTHS = {"ticket_id": 170, "light": 74, "state": 88, "late_h": 120, "deadline_
            "created_at": 150, "caller_name": 96, "caller_phone": 130}
 
 
+def late_text(hours, lang: str) -> str:
+    """Hours past the deadline in words, as the grid shows them (assets odLate): 35天4小时,
+    5小时12分, 剩 3小时20分 (negative: time left)."""
+    if hours is None or hours != hours:
+        return "—"
+    zh = lang != "en"
+    h = abs(float(hours))
+    d, r, m = int(h // 24), int(h % 24), int((h * 60) % 60)
+    if d > 0:
+        txt = f"{d}天{r}小时" if zh else f"{d} d {r} h"
+    else:
+        txt = f"{r}小时{m}分" if zh else f"{r} h {m} min"
+    if hours >= 0:
+        return txt
+    return f"剩 {txt}" if zh else f"{txt} left"
+
+
 def header(field: str, lang: str) -> str:
+    if field == "late_text":
+        return t("overdue.late", lang)
     if field in ("light", "late_h"):
         return t("overdue.light" if field == "light" else "overdue.late", lang)
     if field == "state":
@@ -54,6 +73,7 @@ def layout(lang: str, fields, departments: list[str], areas: list[tuple[str, str
     states = [{"label": t("overdue.overdue", lang), "value": "overdue"},
               {"label": t("overdue.due_soon", lang), "value": "due_soon"}]
     return html.Div(id=ids.OD_ROOT, className="od-page", children=[
+        dcc.Location(id=ids.OD_URL, refresh=False),
         dcc.Store(id=ids.OD_KEY),
         dcc.Download(id=ids.OD_DOWNLOAD),
         html.Div(className="od-head", children=[
@@ -75,7 +95,7 @@ def layout(lang: str, fields, departments: list[str], areas: list[tuple[str, str
         html.Div(id=ids.OD_NOTICE, className="notice"),
         dag.AgGrid(id=ids.OD_GRID, columnDefs=columns(lang, fields), rowData=[], getRowId="params.data.ticket_id",
                    defaultColDef={"sortable": True, "resizable": True, "floatingFilter": True},
-                   dashGridOptions=grid_options(rowHeight=34, quickFilterText=""),
+                   dashGridOptions=grid_options(lang, rowHeight=34, quickFilterText=""),
                    className="tk-grid od-grid", style={"height": "calc(100vh - 72px - 190px)"}),
         html.Div(t("overdue.masked", lang), className="footnote"),
     ])

@@ -48,6 +48,6 @@ def members_panel(lang: str) -> html.Div:
             dag.AgGrid(id=ids.TK_MEMBERS_GRID, columnDefs=member_columns(lang), rowData=[],
                        getRowId="params.data.ticket_id",
                        defaultColDef={"sortable": True, "resizable": True, "filter": True},
-                       dashGridOptions=grid_options(rowHeight=30), style={"height": "100%"}, className="tk-grid"),
+                       dashGridOptions=grid_options(lang, rowHeight=30), style={"height": "100%"}, className="tk-grid"),
         ]),
     ])

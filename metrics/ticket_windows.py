@@ -98,11 +98,15 @@ def daily_counts(df: pd.DataFrame, tz: str, start, end) -> pd.DataFrame:
     out = pd.DataFrame({"date": list(days)})
     created, closed_at = df["created_at"], df["closed_at"]
     is_closed = (df["status"] == "closed").to_numpy(dtype=bool, na_value=False)
+    # withdrawn upstream: in no population (METRICS.md)
+    kept = ~df["withdrawn"].to_numpy(dtype=bool, na_value=False) if "withdrawn" in df else None
     for name, times, extra in (("received", created, None), ("closed", closed_at, is_closed)):
         ok = (times >= t0) & (times < t1)
         ok = ok.to_numpy(dtype=bool, na_value=False)
         if extra is not None:
             ok = ok & extra
+        if kept is not None:
+            ok = ok & kept
         local = times[ok].dt.tz_convert(tz).dt.tz_localize(None).to_numpy("datetime64[ns]")
         offset = local.astype("datetime64[D]").astype(np.int64) - (first - _EPOCH).days
         out[name] = np.bincount(offset, minlength=len(out))[:len(out)].astype(np.int64)

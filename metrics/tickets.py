@@ -74,6 +74,13 @@ def _is(df: pd.DataFrame, col: str, values: tuple[str, ...], rows: np.ndarray | 
     return _mask(s == values[0]) if len(values) == 1 else _mask(s.isin(values))
 
 
+def _withdrawn(df: pd.DataFrame) -> np.ndarray:
+    """Tickets withdrawn upstream (a `withdrawn` flag column; none when absent)."""
+    if "withdrawn" not in df:
+        return np.zeros(len(df), dtype=bool)
+    return _mask(df["withdrawn"])
+
+
 def _columns(df: pd.DataFrame, rows: np.ndarray | None = None, base_only: bool = False) -> dict[str, np.ndarray]:
     """What the populations read, as arrays (of `rows` only, if given): times in UTC ns
     (NaT = int64 min) and flags. `base_only`: just what `_base` reads."""
@@ -81,7 +88,8 @@ def _columns(df: pd.DataFrame, rows: np.ndarray | None = None, base_only: bool =
     c = {"created": take(utc_ns(df["created_at"])), "closed_at": take(utc_ns(df["closed_at"])),
          "deadline": take(utc_ns(df["deadline_at"])),
          "cancelled": _is(df, "status", ("cancelled",), rows),
-         "status_closed": _is(df, "status", ("closed",), rows)}
+         "status_closed": _is(df, "status", ("closed",), rows),
+         "withdrawn": take(_withdrawn(df))}
     if base_only:
         return c
     returns = df["return_count"]
@@ -109,11 +117,12 @@ def _check_window(now, start, end) -> tuple[int, int, int]:
 def _base(c: dict[str, np.ndarray], t_now: int, t0: int, t1: int) -> dict[str, np.ndarray]:
     """received(W), closed(W), due(W), open(now): every other population lies in these."""
     created, closed_at, deadline = c["created"], c["closed_at"], c["deadline"]
+    kept = ~c["withdrawn"]          # withdrawn upstream: in no population at all
     return {
-        "received": (created >= t0) & (created < t1),
-        "closed": c["status_closed"] & (closed_at >= t0) & (closed_at < t1),
-        "due": (deadline >= t0) & (deadline < t1) & (deadline <= t_now) & ~c["cancelled"],
-        "open": (created != _NAT) & (created <= t_now) & ~c["cancelled"]
+        "received": kept & (created >= t0) & (created < t1),
+        "closed": kept & c["status_closed"] & (closed_at >= t0) & (closed_at < t1),
+        "due": kept & (deadline >= t0) & (deadline < t1) & (deadline <= t_now) & ~c["cancelled"],
+        "open": kept & (created != _NAT) & (created <= t_now) & ~c["cancelled"]
                 & ((closed_at == _NAT) | (closed_at > t_now)),
     }
 
@@ -267,5 +276,5 @@ def open_mask(df: pd.DataFrame, now) -> pd.Series:
     t = _ts_ns(now)
     created, closed_at = utc_ns(df["created_at"]), utc_ns(df["closed_at"])
     ok = (created != _NAT) & (created <= t) & ~_is(df, "status", ("cancelled",)) \
-        & ((closed_at == _NAT) | (closed_at > t))
+        & ((closed_at == _NAT) | (closed_at > t)) & ~_withdrawn(df)
     return pd.Series(ok, index=df.index, name="open")

@@ -28,3 +28,19 @@ def api_app(rt, extra_roles: dict | None = None):
         name = f"test-{role}-{uuid.uuid4().hex[:8]}"
         return {"Authorization": "Bearer " + gate.tokens.issue(name, "api", role, roles=gate.access.roles)}
     return app.server.test_client(), bearer
+
+
+def own_demo_runtime(data_dir, namespace: str, history_days: int = 2):
+    """A demo runtime every feed polled once, on a key namespace of its own: for tests that
+    change alarms (others count them) — and the audit trail of a process is per namespace."""
+    from dashboard.app.runtime import Runtime
+    from dashboard.config.settings import DemoSettings, StoreSettings, load_settings, with_changes
+    from feeds.poller import Poller
+
+    settings = with_changes(load_settings(None, env={}), demo=DemoSettings(history_days=history_days),
+                            store=StoreSettings(data_dir=str(data_dir), namespace=namespace))
+    rt = Runtime.start(settings, poll=False)
+    rt.poller = Poller(settings, rt.store, rt.feeds)
+    for feed in rt.feeds:
+        rt.poller.run_feed(feed, force=True)
+    return rt

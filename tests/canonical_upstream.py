@@ -40,6 +40,9 @@ class CanonicalUpstream:
         self.hold.set()
         self.held = threading.Event()     # set when a response is being held
         self.requests = 0
+        self.sent = 0                     # responses sent whole
+        self.queries: list[dict] = []     # the cursor each request asked from
+        self.on_sent = None               # called (in the server thread) after each response
         self.add(range(n))
         up = self
 
@@ -51,6 +54,7 @@ class CanonicalUpstream:
 
             def do_GET(self):  # noqa: N802
                 q = {k: v[-1] for k, v in parse_qs(urlsplit(self.path).query).items()}
+                up.queries.append(q)
                 body, more = up.page(q.get("updated_since", ""), q.get("after_id", ""), int(q.get("limit", 5000)))
                 up.requests += 1
                 if up.delay_s:
@@ -65,8 +69,12 @@ class CanonicalUpstream:
                     self.send_header("X-Has-More", "true" if more else "false")
                     self.end_headers()
                     self.wfile.write(body)
+                    self.wfile.flush()
                 except (BrokenPipeError, ConnectionResetError):
-                    pass
+                    return
+                up.sent += 1
+                if up.on_sent:
+                    up.on_sent(up.sent)
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), H)
         self.server.daemon_threads = True
@@ -74,13 +82,24 @@ class CanonicalUpstream:
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
     def add(self, ids, at: datetime | None = None) -> None:
+        recs = [ticket(i, at) for i in ids]
         with self._lock:
-            for i in ids:
-                rec = ticket(i, at)
+            for rec in recs:
                 key = (_t(rec["updated_at"]), rec["ticket_id"])
+                if not self._keys or key > self._keys[-1]:
+                    self._keys.append(key)
+                    self._lines.append(orjson.dumps(rec))
+                    continue
                 pos = bisect.bisect_right(self._keys, key)
                 self._keys.insert(pos, key)
                 self._lines.insert(pos, orjson.dumps(rec))
+
+    def ids_through(self, since: str, after_id: str) -> set[str]:
+        """The ids a reader holding the cursor (since, after_id) must have: every ticket at or
+        before it."""
+        with self._lock:
+            end = bisect.bisect_right(self._keys, (_t(since), after_id))
+            return {k[1] for k in self._keys[:end]}
 
     def ids(self) -> set[str]:
         with self._lock:

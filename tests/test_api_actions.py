@@ -14,25 +14,14 @@ from dashboard.queries import alarm_actions as actions
 from dashboard.queries.access import Viewer
 from dashboard.config.settings import RoleSettings
 from layouts import ids
-from tests.api_helpers import SAME_ORIGIN, api_app
+from tests.api_helpers import SAME_ORIGIN, api_app, own_demo_runtime
 
 
 
 @pytest.fixture(scope="module")
 def demo_runtime(tmp_path_factory):
     """A demo console of this module's own: its actions change alarms the other tests count."""
-    from dashboard.app.runtime import Runtime
-    from dashboard.config.settings import DemoSettings, StoreSettings, load_settings, with_changes
-    from feeds.poller import Poller
-
-    # a namespace of its own: the audit trail of a process is kept per namespace
-    settings = with_changes(load_settings(None, env={}), demo=DemoSettings(history_days=2),
-                            store=StoreSettings(data_dir=str(tmp_path_factory.mktemp("api-actions")),
-                                                namespace="apiactions"))
-    rt = Runtime.start(settings, poll=False)
-    rt.poller = Poller(settings, rt.store, rt.feeds)
-    for feed in rt.feeds:
-        rt.poller.run_feed(feed, force=True)
+    rt = own_demo_runtime(tmp_path_factory.mktemp("api-actions"), "apiactions")
     yield rt
     rt.close()
 

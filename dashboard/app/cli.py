@@ -24,7 +24,7 @@ COMMAND_MODULES = ("kpi", "feed", "industry", "backup", "access", "aggregates")
 
 def serve_main(runtime, app) -> None:
     """Serve until Ctrl-C or SIGTERM, then stop everything (no Redis left behind)."""
-    from dashboard.app.runtime import install_signal_handlers
+    from dashboard.app.runtime import exit_after_close, install_signal_handlers
 
     install_signal_handlers()
     s = runtime.settings
@@ -37,6 +37,7 @@ def serve_main(runtime, app) -> None:
         pass
     finally:
         runtime.close()
+        exit_after_close(0)
 
 
 def script_config(argv: list[str]) -> str | None:
@@ -49,14 +50,20 @@ def script_config(argv: list[str]) -> str | None:
 def _run(args) -> int:
     from dashboard.app.server import build
 
-    runtime, app = build(args.config)
+    from dashboard.app.runtime import install_signal_handlers
+
+    install_signal_handlers()       # a SIGTERM during the start also closes what was started
+    try:
+        runtime, app = build(args.config)
+    except KeyboardInterrupt:       # stopped while starting: build() closed what it had started
+        return 130
     serve_main(runtime, app)
     return 0
 
 
 def _until_interrupted(message: str, stop) -> int:
     """Print `message`, wait for Ctrl-C or SIGTERM, then call `stop()`."""
-    from dashboard.app.runtime import install_signal_handlers
+    from dashboard.app.runtime import exit_after_close, install_signal_handlers
 
     install_signal_handlers()
     print(message, flush=True)
@@ -67,6 +74,7 @@ def _until_interrupted(message: str, stop) -> int:
         pass
     finally:
         stop()
+        exit_after_close(0)
     return 0
 
 

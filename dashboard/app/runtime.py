@@ -152,6 +152,7 @@ class Runtime:
             # a web worker in demo mode does not know the demo feeds (`cityops poll` makes
             # them): it shows every feed the store has heard of
             rt.queries.feed_names = {f.name for f in feeds} if upstreams or not settings.demo_mode else None
+            rt.queries.feed_kinds = {f.name: f.kind for f in feeds}
             if poll:
                 rt.poller = Poller(settings, rt.store, feeds)
                 rt.poller.watch = rt.watch
@@ -165,12 +166,14 @@ class Runtime:
         if self._closed:
             return
         self._closed = True
+        log.info("stopping: poller, upstreams, store")
         self._stop.set()
         if self._warmer:
-            self._warmer.join(timeout=30)
+            self._warmer.join(timeout=2)
         for step in (self._stop_poller, self._stop_simulator, self._stop_redis):
             try:
                 step()
+                log.debug("stopped: %s", step.__name__)
             except Exception as exc:  # noqa: BLE001 - keep closing the rest
                 log.warning("shutdown step %s: %s", step.__name__, exc)
 
@@ -234,11 +237,45 @@ def install_signal_handlers() -> None:
     if threading.current_thread() is not threading.main_thread():
         return
 
+    def _again(signum, frame):     # a second signal must not cut the shutdown short
+        log.info("signal %s: already stopping", signum)
+
     def _raise(signum, frame):
+        signal.signal(signal.SIGTERM, _again)
+        signal.signal(signal.SIGINT, _again)
         raise KeyboardInterrupt(f"signal {signum}")
     signal.signal(signal.SIGTERM, _raise)
     # a shell starts background jobs with SIGINT ignored; Ctrl-C must always stop us
-    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGINT, _raise)
 
 
-__all__ = ["Runtime", "demo_feeds", "install_signal_handlers", "replace"]
+def exit_after_close(code: int = 0) -> None:
+    """After `Runtime.close()`: exit now if a worker thread is still blocked (a request to a
+    slow upstream in flight, abandoned by the poller) — the interpreter would otherwise wait
+    for it at exit. Everything that writes is stopped by then; logs are flushed first."""
+    import os
+    import sys
+
+    import time
+    from concurrent.futures import thread as pool_threads
+
+    def blocked() -> list[str]:
+        # non-daemon threads, and pool workers (the scheduler's; daemon threads that
+        # concurrent.futures still joins at exit)
+        pool = set(getattr(pool_threads, "_threads_queues", {}))
+        return [t.name for t in threading.enumerate()
+                if t is not threading.current_thread() and t.is_alive() and (not t.daemon or t in pool)]
+    deadline = time.monotonic() + 0.5          # idle pool workers leave as soon as they are told
+    while blocked() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    stuck = blocked()
+    if not stuck:
+        return
+    log.info("exiting without waiting for %d blocked thread(s): %s", len(stuck), ", ".join(stuck[:5]))
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
+__all__ = ["Runtime", "demo_feeds", "exit_after_close", "install_signal_handlers", "replace"]

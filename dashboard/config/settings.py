@@ -116,7 +116,10 @@ class FeedSettings:
     window_days: int = 90
     page_limit: int = 1000
     updated_since_param: str = ""   # a server's "updated since" extension, e.g. "updated_after"
-    lookback_days: int = 90         # how far back the first poll reaches
+    lookback_days: int = 90         # how far back the first poll reaches (and the sweep re-reads)
+    jurisdiction_id: str = ""       # Open311: sent on every call (servers serving several cities)
+    open311_format: Literal["", "json", "xml"] = ""   # Open311: requests.json|xml; empty = from the URL, else json
+    sweep_s: float = 900.0          # Open311: re-read the whole look-back this often, a share each poll
     mapping: dict[str, str] = field(default_factory=dict)  # source field → canonical field
     # industry files: units of the source and the sheet to read
     land_unit: Literal["mu", "m2", "ha"] = "mu"
@@ -147,6 +150,8 @@ class FeedSettings:
                              f"got {self.stale_after_s} and {self.dead_after_s}")
         if not 1 <= self.window_days <= 90:
             raise ValueError(f"window_days: expected 1..90 (Open311 allows 90 days a query), got {self.window_days}")
+        if not 10 <= self.sweep_s <= 7 * 86400:
+            raise ValueError(f"sweep_s: expected 10..604800 seconds, got {self.sweep_s}")
         if not 1 <= self.page_limit <= 100000:
             raise ValueError(f"page_limit: expected 1..100000, got {self.page_limit}")
 

@@ -46,6 +46,7 @@ class Queries:
         # the store has heard of. A feed renamed or removed from the settings keeps its old
         # health record in the store; it is shown apart, not as a dead feed on the wall.
         self.feed_names: set[str] | None = None
+        self.feed_kinds: dict[str, str] = {}    # configured feed name → kind (set with feed_names)
 
     # -- versions and the area tree -------------------------------------------------
     def versions(self) -> dict[str, int]:
@@ -168,6 +169,8 @@ class Queries:
 
     def placement(self) -> dict[str, int]:
         df = self.all_tickets()
+        if "withdrawn" in df:          # withdrawn upstream: counted apart, in no population
+            df = df[~df["withdrawn"].to_numpy(dtype=bool, na_value=False)]
         return placement_counts(df, df["grid"]) if len(df) else {}
 
     # -- memoized views --------------------------------------------------------------
@@ -249,9 +252,22 @@ class Queries:
 
     # -- feeds -----------------------------------------------------------------------
     def feed_health(self) -> dict[str, dict]:
-        """Health of the configured feeds, by name."""
+        """Health of the configured feeds, by name. A configured feed not yet polled has a
+        record too ({"name", "kind"}, no `last_success`): the wall shows it as loading
+        instead of leaving it out."""
         health = self.store.health()
-        return health if self.feed_names is None else {n: h for n, h in health.items() if n in self.feed_names}
+        if self.feed_names is None:
+            return health
+        out = {n: h for n, h in health.items() if n in self.feed_names}
+        for name in self.feed_names - set(out):
+            out[name] = {"name": name, "kind": self.feed_kinds.get(name, "")}
+        return out
+
+    def sensor_feeds_configured(self) -> bool:
+        """Whether any sensor feed is configured (else the wall says so instead of "0 alarms")."""
+        if self.feed_names is None:
+            return any(h.get("kind") == "sensors" for h in self.store.health().values())
+        return "sensors" in self.feed_kinds.values()
 
     def retired_feeds(self) -> dict[str, dict]:
         """Health records of feeds no longer in the settings (their last run, for the record)."""

@@ -7,6 +7,8 @@ by `q.tickets`, personal data masked by `q.for_display` on screen and always in 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from urllib.parse import parse_qs, urlencode
 
 import numpy as np
 import pandas as pd
@@ -21,6 +23,44 @@ STATES = ("overdue", "due_soon")
 BOARD_FIELDS = ("ticket_id", "light", "state", "late_h", "deadline_at", "department", "street", "community",
                 "grid", "category", "urgency", "status", "created_at", "caller_name", "caller_phone")
 _HOUR = pd.Timedelta(hours=1)
+
+
+@dataclass(frozen=True)
+class BoardState:
+    """The board's filters, as kept in the URL (`?state=&dept=&area=&q=`): bookmarks and the
+    back button give the same board."""
+    states: tuple[str, ...] = STATES
+    departments: tuple[str, ...] = ()
+    areas: tuple[str, ...] = ()
+    search: str = ""
+
+
+def parse_search(search: str | None, departments=None, areas=None) -> BoardState:
+    """The filters of a URL's query; values the board does not offer (an old or hand-edited
+    link: an unknown state, department or area) are ignored, never an error. `departments`
+    and `areas`: the values offered (None: not checked)."""
+    qs = parse_qs((search or "").lstrip("?"), keep_blank_values=True)
+    states = tuple(s for s in STATES if s in _split(qs.get("state")))
+    if "state" not in qs:
+        states = STATES
+    depts = tuple(d for d in dict.fromkeys(_split(qs.get("dept"))) if departments is None or d in departments)
+    area = tuple(a for a in dict.fromkeys(_split(qs.get("area"))) if areas is None or a in areas)
+    return BoardState(states, depts, area, ((qs.get("q") or [""])[0]).strip()[:100])
+
+
+def _split(values) -> list[str]:
+    return [v.strip() for x in (values or []) for v in x.split(",") if v.strip()]
+
+
+def format_search(state: BoardState) -> str:
+    """The query string of a board state (defaults left out: a plain /overdue is the whole board)."""
+    parts = []
+    if tuple(state.states) != STATES:
+        parts.append(("state", ",".join(state.states)))
+    parts += [("dept", d) for d in state.departments] + [("area", a) for a in state.areas]
+    if state.search:
+        parts.append(("q", state.search))
+    return "?" + urlencode(parts) if parts else ""
 
 
 def _scoped(q, viewer: Viewer, departments=None, areas=None) -> pd.DataFrame:
@@ -104,16 +144,20 @@ def filter_options(q, viewer: Viewer) -> tuple[list[str], list[tuple[str, str]]]
 
 def export_frame(q, viewer: Viewer, now, ticket_ids: list[str], headers: dict[str, str],
                  light_names: dict[str, str], state_names: dict[str, str],
-                 value_names: dict[str, dict[str, str]] | None = None) -> pd.DataFrame:
+                 value_names: dict[str, dict[str, str]] | None = None, late_text=None) -> pd.DataFrame:
     """The rows on screen (given by id, in screen order) rebuilt on the server, always masked.
 
     Only tickets of the board in the viewer's scope are exported, whatever ids arrive.
+    With `late_text` (hours → words, as the page shows them: 35天4小时) and a `late_text`
+    header, the hours past the deadline are exported both as a number and in words.
     """
     board = board_frame(q, viewer, now).set_index("ticket_id", drop=False)
     ids = [i for i in dict.fromkeys(ticket_ids) if i in board.index]
     out = mask_frame(board.loc[ids])
     out["light"] = out["light"].map(light_names).fillna("")
     out["state"] = out["state"].map(state_names)
+    if late_text is not None and "late_text" in headers:
+        out["late_text"] = out["late_h"].map(late_text)
     for field, names in (value_names or {}).items():      # coded values as the screen shows them
         if field in out:
             out[field] = out[field].astype(object).map(lambda v, n=names: n.get(v, v))

@@ -20,6 +20,8 @@ import time
 from pathlib import Path
 
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +81,10 @@ class EmbeddedRedis:
         self._closed = True
         pid = self.pid
         try:
-            conn = redis.Redis(unix_socket_path=self.socket_file, socket_timeout=5)
+            # no retries: the server closing the connection is SHUTDOWN succeeding, and redis-py's
+            # default retries (with backoff) would add seconds to every stop
+            conn = redis.Redis(unix_socket_path=self.socket_file, socket_timeout=5,
+                               retry=Retry(NoBackoff(), 0))
             conn.execute_command("SHUTDOWN", "SAVE")
         except (redis.ConnectionError, redis.TimeoutError, OSError):
             pass  # SHUTDOWN closes the connection under us: that is success

@@ -135,7 +135,7 @@ def poll(ctx):
         return [out]
     fmt = "csv" if feed.url.lower().split("?")[0].endswith(".csv") else "jsonl"
     param = feed.updated_since_param
-    for _ in range(MAX_PAGES):
+    for page in range(MAX_PAGES):
         params = {}
         if param:
             params = {"limit": feed.page_limit}
@@ -154,6 +154,8 @@ def poll(ctx):
             state["since"], state["after_id"] = last["updated_at"], last["ticket_id"]
         if len(records) + len(rejects) < feed.page_limit:
             break
+        if page == MAX_PAGES - 1:
+            ctx.report["more"] = True   # the upstream has more than one poll reads: still loading
     return [out]
 
 
