@@ -34,6 +34,8 @@ HEALTH_FEED = "health-feed"
 HEALTH_REJECTS = "health-rejects"
 HEALTH_PLACEMENT = "health-placement"
 HEALTH_AREAS = "health-areas"
+HEALTH_UNPLACED = "health-unplaced"    # the tickets behind an unplaced count (?placement=REASON)
+HEALTH_UNPLACED_GRID = "health-unplaced-grid"
 HEALTH_STORE = "health-store"
 
 # the industry page (亩均效益)

@@ -221,7 +221,10 @@ def test_api007_feeds_and_rejects(client, demo_runtime):
     feeds = {f["name"]: f for f in get(client, "/api/v1/feeds")["feeds"]}
     assert set(feeds) == {f.name for f in demo_runtime.feeds}
     hot = feeds["hotline-12345"]
-    assert hot["kind"] == "tickets" and hot["state"] == "ok" and hot["data_age_s"] >= 0
+    # the session's runtime was polled once, maybe minutes ago on a busy machine: ok or stale by age
+    stale_after = next(f for f in demo_runtime.feeds if f.name == "hotline-12345").stale_after_s
+    assert hot["kind"] == "tickets" and hot["data_age_s"] >= 0
+    assert hot["state"] == ("ok" if hot["data_age_s"] < stale_after else "stale")
     assert hot["records_held"] == int((demo_runtime.queries.all_tickets()["feed"] == "hotline-12345").sum()) > 0
     assert hot["last_success"].endswith("+08:00") and hot["coverage"] is None and hot["last_error"] is None
     assert feeds["areas"]["records_held"] == len(demo_runtime.queries.tree().codes_at("grid")) + sum(

@@ -99,6 +99,32 @@ def node_code(q, node: str | None) -> str | None:
     return node if node else (tree.root.code if tree is not None else None)
 
 
+def home_node(q, viewer: Viewer) -> str | None:
+    """Where a viewer lands: the deepest area holding every area they may see (a district
+    leader: their district); None (the city) for a viewer without an area scope."""
+    tree = q.tree()
+    codes = [c for c in viewer.areas if tree is not None and c in tree]
+    if not codes:
+        return None
+    paths = [[n.code for n in tree.path(c)] for c in codes]
+    common = [c for c, *rest in zip(*paths) if all(r == c for r in rest)]
+    home = common[-1] if common else tree.root.code
+    return None if home == tree.root.code else home
+
+
+def viewer_node(q, viewer: Viewer, node: str | None) -> str | None:
+    """The URL's node if the viewer may drill there, else their home area (a node above the
+    home — the city crumb — also leads home: the areas beside it are not theirs)."""
+    tree = q.tree()
+    home = home_node(q, viewer)
+    if node is None or (viewer.areas and tree is not None and node in tree
+                        and not _overlaps_scope(q, viewer, node)):
+        return home
+    if home and tree is not None and node in {n.code for n in tree.ancestors(home)}:
+        return home
+    return node
+
+
 def child_level(tree, node: str) -> str | None:
     kids = tree.children(node)
     return kids[0].level if kids else None
@@ -206,11 +232,15 @@ def drill_table(q, viewer: Viewer, node: str | None, now, start, end) -> dict:
         if level is None:  # a grid: itself
             row = dict(total, key=node, code=node, name=tree.node(node).name, level=tree.level_of(node))
             return {"rows": [row], "total": total, "level": tree.level_of(node)}
-        keys, kids, _, _ = kpi_groups(tree, df["grid"], None, "children", node)
+        # areas outside the viewer's scope are not listed (not as zeros): only those they may see
+        keys, kids, _, _ = kpi_groups(tree, df["grid"], None, "children", node,
+                                      visible=(lambda c: _overlaps_scope(q, viewer, c)) if viewer.areas else None)
         table = tk.kpi_table(df, now, start, end, rules, keys, kids)
         rows = []
         for rec in _records(table):
             code = rec["key"]
+            if code is not None and code not in kids:
+                continue
             if code is None:
                 rec.update(key=UNPLACED, code=None, name=None, level=None)
             else:
@@ -325,6 +355,16 @@ _TIME_FIELDS = ("created_at", "deadline_at", "closed_at")
 def local_text(times: pd.Series, tz: str) -> pd.Series:
     """Times as local 'YYYY-MM-DD HH:MM' text ('' when empty)."""
     return times.dt.tz_convert(tz).dt.strftime("%Y-%m-%d %H:%M").astype(object).fillna("")
+
+
+def unplaced_tickets(q, viewer: Viewer, reason: str) -> pd.DataFrame:
+    """The viewer's tickets not placed for `reason` (unknown_code, no_position, outside_city:
+    `metrics.placement`), unmasked — mask with `q.for_display` before showing."""
+    from metrics.placement import placement_of
+    df = q.tickets(viewer)
+    if df.empty:
+        return df
+    return df[(placement_of(df, df["grid"]) == reason).to_numpy()]
 
 
 def ticket_rows(df: pd.DataFrame, tree, tz: str, limit: int | None = None) -> list[dict]:
