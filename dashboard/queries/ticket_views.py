@@ -391,8 +391,10 @@ MAX_PAGE_SIZE = 1000
 
 def iso_text(times: pd.Series, tz: str) -> pd.Series:
     """Times as ISO 8601 in the city's zone with its offset, microseconds kept (None when empty)."""
-    local = times.dt.tz_convert(tz)
-    return pd.Series([None if pd.isna(v) else v.isoformat() for v in local], index=times.index, dtype=object)
+    text = times.dt.tz_convert(tz).dt.strftime("%Y-%m-%dT%H:%M:%S.%f%z")     # vectorised isoformat():
+    text = text.str.replace(".000000+", "+", regex=False).str.replace(".000000-", "-", regex=False)
+    text = text.str.slice(0, -2) + ":" + text.str.slice(-2)                  # +0800 → +08:00
+    return text.astype(object).where(times.notna(), None)
 
 
 def canonical_rows(df: pd.DataFrame, tz: str) -> list[dict]:
@@ -422,10 +424,14 @@ def ticket_page(q, viewer: Viewer, node: str | None, population: str | None, now
     at `now`: the members panel's `member_frame`), or of every ticket the console holds in
     the area when None; newest first, personal data masked unless the viewer may see it."""
     if population is None:
-        df = q.for_display(q.tickets(viewer, area=node_code(q, node)), viewer)
+        df = q.tickets(viewer, area=node_code(q, node))
     else:
         df, _, _ = member_frame(q, viewer, MemberQuery(node, TOTAL, population), now, start, end)
     total = int(len(df))
-    df = df.sort_values(["created_at", "ticket_id"], ascending=[False, True], kind="stable", na_position="last")
+    # newest first, ties by id: two stable one-key sorts (a two-key sort factorizes both, 6× slower)
+    df = df.sort_values("ticket_id", kind="stable").sort_values("created_at", ascending=False, kind="stable",
+                                                               na_position="last")
     part = df.iloc[(page - 1) * page_size: page * page_size]
+    if population is None:      # masked a page at a time, not the whole area's tickets
+        part = q.for_display(part, viewer, "api.tickets")
     return {"total": total, "page": page, "page_size": page_size, "rows": canonical_rows(part, q.tz)}
