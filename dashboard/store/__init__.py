@@ -135,6 +135,14 @@ _UPSERT = _APPLY + """
 -- SET of the sequence number (mode '2': an HMGET and HSET of the contributions, and one
 -- HINCRBY per counter the batch changed). Records are taken in order; an id met twice in
 -- one batch is compared with the version the batch itself wrote.
+-- Stamps are UTC ISO texts ending in Z, with or without a fraction ("...:31Z", "...:31.5Z"):
+-- they are compared with the fraction padded to six digits, so "...:31.5Z" is newer than
+-- "...:31Z" (as texts it would sort before it) and "...:31.500000Z" is the same version.
+local function key(s)
+  local base, frac = string.match(s, '^(.-:%d%d)%.?(%d*)Z$')
+  if not base then return s end
+  return base .. '.' .. string.sub(frac .. '000000', 1, 6) .. 'Z'
+end
 local cas = ARGV[1] == '1'
 local keep = ARGV[1] == '2'
 local step = (cas or keep) and 4 or 3
@@ -155,7 +163,7 @@ for k = 1, #ids do
   local old = written[id]
   if old == nil then old = stored[k] end
   if old == false then old = nil end
-  local newer = (not old) or stamp > old
+  local newer = (not old) or key(stamp) > key(old)
   if cas and not (newer and ARGV[i + 3] == (old and ('=' .. old) or '')) then
     out[#out + 1] = id
   elseif newer then
@@ -173,7 +181,7 @@ for k = 1, #ids do
       contribs[#contribs + 1] = id; contribs[#contribs + 1] = ARGV[i + 3]
     end
     if old then out[2] = out[2] + 1 else out[1] = out[1] + 1 end
-  elseif stamp == old then
+  elseif key(stamp) == key(old) then
     out[3] = out[3] + 1
   else
     out[4] = out[4] + 1
