@@ -195,6 +195,9 @@ def duckdb_street_table(df: pd.DataFrame, street: pd.Series, t0, t1) -> pd.DataF
 
 
 def main() -> None:
+    import signal
+
+    signal.signal(signal.SIGTERM, lambda *a: (_ for _ in ()).throw(KeyboardInterrupt()))  # run `finally`
     ap = argparse.ArgumentParser()
     ap.add_argument("--rows", type=int, default=1_000_000)
     ap.add_argument("--open311", type=int, default=200_000)

@@ -9,7 +9,7 @@ from dash import Input, Output, State, html
 
 from layouts import health as view
 from layouts import ids
-from layouts.components import feed_state, loading_text
+from layouts.components import coverage_text, feed_state, loading_text
 from layouts.i18n import age_text, t
 
 
@@ -19,12 +19,28 @@ def _when(ts: float | None, tz: str) -> str:
     return datetime.fromtimestamp(ts, ZoneInfo(tz)).strftime("%m-%d %H:%M:%S")
 
 
+def coverage_cell(h: dict, lang: str) -> tuple[str, str]:
+    """What the upstream counts against what the console holds, and what is missing:
+    `1,234/1,234 · 完整`, `70/50 · 不完整: 缺 20 条`; tickets withdrawn upstream counted."""
+    cov = h.get("coverage")
+    parts = []
+    if isinstance(cov, dict):
+        up, held = cov.get("upstream_count"), cov.get("held")
+        parts.append(f"{'—' if up is None else f'{up:,}'}/{'—' if held is None else f'{held:,}'}")
+        parts.append(t("health.complete", lang) if cov.get("complete") else coverage_text(h, lang))
+    if h.get("withdrawn"):
+        parts.append(t("health.withdrawn", lang).format(n=f"{int(h['withdrawn']):,}"))
+    if not parts:
+        return "—", "muted"
+    return " · ".join(parts), "num" if not isinstance(cov, dict) or cov.get("complete") else "num state-incomplete"
+
+
 def feed_rows(health: dict[str, dict], now_ts: float, lang: str, tz: str) -> list[list]:
     rows = []
     for name, h in sorted(health.items()):
         state = feed_state(h, now_ts)
         status = t("health.failing", lang) if h.get("ok") is False else t("health.ok", lang)
-        if state in ("stale", "dead"):
+        if state in ("stale", "dead", "incomplete"):
             status += f" · {t('health.' + state, lang)}"
         if state == "loading":
             status = loading_text(h.get("records_total") or 0, lang)
@@ -35,6 +51,7 @@ def feed_rows(health: dict[str, dict], now_ts: float, lang: str, tz: str) -> lis
             (f"{h.get('duration_s', 0):.2f} s", "num"),
             (f"{h.get('received', 0)}/{h.get('accepted', 0)}/{h.get('rejected', 0)}", "num"),
             (f"{h.get('records_total', 0)}/{h.get('rejected_total', 0)}", "num"),
+            coverage_cell(h, lang),
             (_when(h.get("next_try"), tz), ""),
             (view.error_cell(h.get("last_error"), lang), "error" if h.get("ok") is False else "muted"),
         ])

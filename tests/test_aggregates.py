@@ -163,9 +163,10 @@ def test_agg001_random_histories_through_the_poller_equal_the_scan(seed, poll_st
     tree = AreaTree.build(ROWS)
     compare(agg, tree, list(stored.values()), rnd, settings.tickets)
 
-    # withdrawals (flagged by the feed): in no population, through the same store path
+    # withdrawals (`withdrawn_at`, as the poller's sweep marks them): in no population
     gone = rnd.sample(sorted(stored), 30)
-    withdrawn = [dict(stored[t], withdrawn=True, updated_at=iso(BASE + timedelta(days=40))) for t in gone]
+    when = iso(BASE + timedelta(days=40))
+    withdrawn = [dict(stored[t], withdrawn_at=when, updated_at=when) for t in gone]
     agg.upsert(withdrawn)
     agg.upsert(withdrawn[:10])                       # delivered twice: counted once
     assert agg.check() == []

@@ -227,7 +227,7 @@ def test_api007_feeds_and_rejects(client, demo_runtime):
     assert hot["kind"] == "tickets" and hot["data_age_s"] >= 0
     assert hot["state"] == ("ok" if hot["data_age_s"] < stale_after else "stale")
     assert hot["records_held"] == int((demo_runtime.queries.all_tickets()["feed"] == "hotline-12345").sum()) > 0
-    assert hot["last_success"].endswith("+08:00") and hot["last_error"] is None
+    assert hot["last_success"].endswith("+08:00") and hot["coverage"]["complete"] is True and hot["last_error"] is None
     assert feeds["areas"]["records_held"] == len(demo_runtime.queries.tree().codes_at("grid")) + sum(
         len(demo_runtime.queries.tree().codes_at(lv)) for lv in ("city", "district", "street", "community"))
     # coverage: as the feed reports it (the SensorThings feed counts by @iot.count), else null

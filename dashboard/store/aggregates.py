@@ -54,7 +54,8 @@ class TicketAggregates:
         if not records:
             return []
         df = tickets_frame(records)
-        df["withdrawn"] = [bool(r.get("withdrawn")) for r in records]
+        # withdrawn upstream (`withdrawn_at`, set by the poller's sweep): in no population
+        df["withdrawn"] = [bool(r.get("withdrawn_at") or r.get("withdrawn")) for r in records]
         tree = self.tree()
         paths: dict = {}
         units = []
