@@ -67,3 +67,9 @@ def test_hrd004_counts_link_to_their_tickets(demo_runtime):
     assert len(grid.rowData) == min(500, counts[reason])
     assert all(r["caller_phone"] == "" or "****" in r["caller_phone"] for r in grid.rowData)   # masked
     assert health.unplaced("?placement=bogus", "zh", rt, Viewer()) == []
+
+
+def test_hrd005_unplaced_list_shows_status_in_words():
+    from layouts.health import unplaced_columns
+    status = next(c for c in unplaced_columns("zh") if c["field"] == "status")
+    assert status["refData"]["dispatched"] == "派遣"
