@@ -329,12 +329,13 @@ def register_routes(server, rt) -> None:
         if net == "none":
             body = b'{"type":"FeatureCollection","features":[]}'
         else:
-            body = views.sensors_geojson(rt, net if net in NETWORKS else None)
+            from dashboard.queries.access import current_viewer
+            body = views.sensors_geojson(rt, net if net in NETWORKS else None, current_viewer(rt.settings.access))
         resp = Response(body, mimetype="application/geo+json")
         if "gzip" in request.headers.get("Accept-Encoding", "") and len(body) > 2048:
             resp.set_data(_gzipped(body))   # 50,000 sensors: 7 MB → about 1 MB on the wire
             resp.headers["Content-Encoding"] = "gzip"
-        resp.headers["Cache-Control"] = "max-age=300"
+        resp.headers["Cache-Control"] = "private, max-age=300"
         resp.headers["Vary"] = "Accept-Encoding"
         return resp
 

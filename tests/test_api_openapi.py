@@ -81,8 +81,12 @@ def test_apo001_every_documented_path_answers_as_documented(client, api, doc):
                 for field, prop in schema.get("properties", {}).items():
                     if prop.get("type") == "array" and body.get(field):
                         item = prop["items"]
-                        lacking = [f for f in item.get("required", []) if f not in body[field][0]]
-                        assert not lacking, (url, field, lacking)
+                        for row in body[field]:
+                            lacking = [f for f in item.get("required", []) if f not in row]
+                            assert not lacking, (url, field, lacking)
+                            for k, p in item.get("properties", {}).items():     # documented enums hold
+                                if "enum" in p and k in row:
+                                    assert row[k] in p["enum"], (url, field, k, row[k])
             checked += 1
             # each documented error answers in the one error shape (spot check: a bad parameter)
             if method == "get" and "400" in op["responses"] and op["parameters"]:

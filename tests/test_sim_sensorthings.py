@@ -393,7 +393,7 @@ def test_sta012_a_late_observation_within_the_overlap_is_read_an_older_one_by_th
     clock.t += timedelta(seconds=30)
     poll(poller, [feed])
     cursor = ms(collection_state(embedded_store, feed)["cursor"])
-    within, beyond = heat.iloc[3], heat.iloc[4]
+    within, beyond = heat.iloc[3], heat.iloc[-1]      # the last Datastream: beyond one poll of one-by-one counts
     read = late(url, within.sensor_id, age_s=90)        # within the overlap
     missed = late(url, beyond.sensor_id, age_s=200)     # older than the overlap
     assert ms(read["observed_at"]) < cursor, "older than what the feed read: a plain cursor would skip it"

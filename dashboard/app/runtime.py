@@ -206,8 +206,9 @@ def _start_simulator(settings: Settings):
 # ---- the demo sensor platform (issue 4: the alarm map) ------------------------------------
 def sensor_demo_feeds(base_url: str) -> list[FeedSettings]:
     """The demo sensor feeds, validated like [[feeds]] entries: water as the utility's JSON,
-    gas as FIWARE, heating as SensorThings (its Datastreams listed from the platform's
-    `/v1.1/Datastreams`), so every sensor is read by exactly one feed; and the responders."""
+    gas as FIWARE, heating as SensorThings (its Datastreams, sensors and positions discovered
+    by the feed from the platform's Datastreams, Things and Locations), so every sensor is read
+    by exactly one feed; and the responders."""
     from dashboard.config.schema import build
     from feeds.demo.sensors.http import demo_feed_specs
 

@@ -22,6 +22,7 @@ import orjson
 import pandas as pd
 
 from dashboard.queries.access import Viewer
+from dashboard.queries.access import scope_mask as access_scope_mask
 from dashboard.store import Store
 from feeds.records import tickets_frame
 from metrics import tickets as tk
@@ -125,15 +126,9 @@ class Queries:
     # -- the viewer's area scope -------------------------------------------------------
     def scope_mask(self, viewer: Viewer, grid_codes: pd.Series) -> pd.Series:
         """True where a record's grid lies in the viewer's areas (everywhere for a role
-        scoped to the whole city). The one area-scope rule of tickets, alarms and actions."""
-        tree = self.tree()
-        if not viewer.areas or tree is None:
-            return pd.Series(True, index=grid_codes.index)
-        allowed = pd.Series(False, index=grid_codes.index)
-        for code in viewer.areas:
-            if code in tree:
-                allowed |= tree.in_subtree(grid_codes, code)
-        return allowed
+        scoped to the whole city). The one area-scope rule of tickets, alarms and actions
+        (`dashboard.queries.access.scope_mask`; fails closed without an area tree)."""
+        return access_scope_mask(viewer, grid_codes, self.tree())
 
     def area_visible(self, viewer: Viewer, code: str | None) -> bool:
         """Whether area node `code` lies inside the viewer's scope (its areas' subtrees)."""

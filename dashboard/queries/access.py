@@ -104,15 +104,29 @@ def _within(code: str, allowed: tuple[str, ...], tree) -> bool:
     return any(a.code in allowed for a in tree.ancestors(code))
 
 
-def area_in_scope(viewer: Viewer, grid_code: str | None, tree) -> bool:
-    """Whether a record placed in `grid_code` is inside the viewer's areas (for one record:
-    an action's alarm). Fails closed: a scoped viewer and no tree, or an unplaced record,
-    is out of scope."""
+def scope_mask(viewer: Viewer, grid_codes, tree):
+    """True where a record's grid lies in the viewer's areas (everywhere for a role scoped to
+    the whole city): the one area-scope rule of every view, export, API call and action
+    (`Queries.scope_mask` calls it). Fails closed: a scoped viewer sees nothing while no area
+    tree is loaded, and nothing unplaced."""
+    import pandas as pd
+
     if not viewer.areas:
-        return True
-    if tree is None or not grid_code or grid_code not in tree:
-        return False
-    return grid_code in viewer.areas or any(a.code in viewer.areas for a in tree.ancestors(grid_code))
+        return pd.Series(True, index=grid_codes.index)
+    allowed = pd.Series(False, index=grid_codes.index)
+    if tree is None:
+        return allowed
+    for code in viewer.areas:
+        if code in tree:
+            allowed |= tree.in_subtree(grid_codes, code)
+    return allowed
+
+
+def area_in_scope(viewer: Viewer, grid_code: str | None, tree) -> bool:
+    """`scope_mask` for one record (an action's alarm)."""
+    import pandas as pd
+
+    return bool(scope_mask(viewer, pd.Series([grid_code], dtype=object), tree).iloc[0])
 
 
 def default_viewer(access) -> Viewer:

@@ -249,8 +249,16 @@ def nearest_teams(rt, a, limit: int = 4, others: int = 2) -> list[dict]:
 
 
 # ---- map data --------------------------------------------------------------------------------
-def sensors_geojson(rt, network: str | None = None) -> bytes:
-    """Sensor points as a compact FeatureCollection (cached per sensors version)."""
+def sensors_geojson(rt, network: str | None = None, viewer: Viewer | None = None) -> bytes:
+    """Sensor points as a compact FeatureCollection (cached per sensors version; a viewer
+    scoped to areas gets only theirs, not cached)."""
+    if viewer is not None and viewer.areas:
+        df = sensors(rt, viewer)
+        if network:
+            df = df[df["network"] == network]
+        return orjson.dumps({"type": "FeatureCollection", "features": [
+            {"type": "Feature", "geometry": {"type": "Point", "coordinates": [x, y]}, "properties": {"id": i, "n": n, "k": k}}
+            for i, n, k, x, y in zip(df["sensor_id"], df["network"], df["kind"], df["lon"], df["lat"])]})
     v = rt.store.dataset("sensors").version()
     key = (id(rt), network)
     with _geo_lock:

@@ -137,16 +137,10 @@ class Filters:
 def scoped(q, viewer: Viewer, rows: pd.DataFrame, node: str | None = None) -> pd.DataFrame:
     """The rows this viewer may see, within area `node` (its subtree) when given."""
     tree = q.tree()
-    if tree is None or rows.empty:
+    if rows.empty:
         return rows
-    mask = pd.Series(True, index=rows.index)
-    if viewer.areas:
-        allowed = pd.Series(False, index=rows.index)
-        for code in viewer.areas:
-            if code in tree:
-                allowed |= tree.in_subtree(rows["grid_code"], code)
-        mask &= allowed
-    if node and node in tree and node != tree.root.code:
+    mask = q.scope_mask(viewer, rows["grid_code"])        # the one scope rule (fails closed)
+    if tree is not None and node and node in tree and node != tree.root.code:
         mask &= tree.in_subtree(rows["grid_code"], node)
     return rows[mask]
 

@@ -307,6 +307,32 @@ class MemberQuery:
     day: str | None = None    # a local date (the trend): the window becomes that day
 
 
+def member_search(state: DrillState, mq: MemberQuery) -> str:
+    """The page URL that opens this list (a link to share): the drill state of the number's
+    table plus `list=METRIC&part=&row=&dept=&cat=&day=`."""
+    base = format_search(with_node(state, mq.node))
+    extra = {"list": mq.metric, "part": mq.part}
+    for key, value in (("row", mq.row), ("dept", mq.department), ("cat", mq.category), ("day", mq.day)):
+        if value is not None:
+            extra[key] = value
+    return base + "&" + urlencode(extra)
+
+
+def member_from_search(search: str | None, tree=None) -> MemberQuery | None:
+    """The list a URL opens (None: no list, or a malformed one — ignored, never an error)."""
+    qs = parse_qs((search or "").lstrip("?"))
+    one = lambda k: (qs.get(k) or [None])[0]  # noqa: E731
+    metric, part, row = one("list"), one("part") or "numerator", one("row")
+    if metric not in tk.METRIC_IDS or part not in ("numerator", "denominator"):
+        return None
+    if row not in (None, TOTAL, UNPLACED) and (tree is None or row not in tree):
+        return None
+    day = one("day")
+    if day is not None and _day(day) is None:
+        return None
+    return MemberQuery(parse_state(search, tree).node, row, metric, part, one("dept"), one("cat"), day)
+
+
 def member_frame(q, viewer: Viewer, mq: MemberQuery, now, start, end) -> tuple[pd.DataFrame, int, int]:
     """(tickets behind the number, masked for the viewer; numerator count; denominator count).
 

@@ -27,30 +27,51 @@ from typing import Callable, Iterable, Iterator, Mapping
 import orjson
 import redis
 
-# Counters kept with a dataset (its aggregates): a record's *contribution* is text, one
-# entry a line, "<day>\t<level>\t<code>|<population>\t<amount>"; it adds <amount> to field
-# "<code>|<population>" of hash <agg>:c:<day>:<level>. A "|handled" entry adds 1 there and
-# <amount> (a handling time) to "<code>|handled_us", and keeps the amount in the sorted set
-# <agg>:h:<day>:<level>:<code> (member: the record's id), for exact quantiles. Applying a
-# contribution with sign -1 takes it out again. <agg>:contrib keeps id -> contribution.
+# Counters kept with a dataset (its aggregates). A record's *contribution* says which
+# counters it adds to: entries (day, level, code, population, amount), each adding <amount>
+# to field "<code>|<population>" of hash <agg>:c:<day>:<level>; a "handled" entry adds 1
+# there and <amount> (a handling time) to "<code>|handled_us", and keeps the amount in the
+# sorted set <agg>:h:<day>:<level>:<code> (member: the record's id), for exact quantiles.
+# As text (compact: a ticket adds the same items to every node of its path), groups of
+# lines "u\t<level>\t<code>" (units) then "i\t<day>\t<population>\t<amount>" (items): every
+# unit of a group gets every item of it. Applying a contribution with sign -1 takes it out
+# again. <agg>:contrib keeps id -> contribution.
 _APPLY = r"""
 local agg = ARGV[2]
 local delta, zops = {}, {}
+local function add(level, code, day, pop, amount, id, sign)
+  local key = agg .. ':c:' .. day .. ':' .. level
+  local t = delta[key]
+  if not t then t = {}; delta[key] = t end
+  local field = code .. '|' .. pop
+  local n = tonumber(amount)
+  if pop == 'handled' then
+    t[field] = (t[field] or 0) + sign
+    t[field .. '_us'] = (t[field .. '_us'] or 0) + sign * n
+    zops[#zops + 1] = {sign, agg .. ':h:' .. day .. ':' .. level .. ':' .. code, amount, id}
+  else
+    t[field] = (t[field] or 0) + sign * n
+  end
+end
 local function apply(contrib, id, sign)
   if not contrib or contrib == '' then return end
-  for day, level, field, amount in string.gmatch(contrib, "(%-?%d+)\t([^\t\n]+)\t([^\t\n]+)\t(%-?%d+)") do
-    local key = agg .. ':c:' .. day .. ':' .. level
-    local t = delta[key]
-    if not t then t = {}; delta[key] = t end
-    local n = tonumber(amount)
-    if string.sub(field, -8) == '|handled' then
-      t[field] = (t[field] or 0) + sign
-      t[field .. '_us'] = (t[field .. '_us'] or 0) + sign * n
-      zops[#zops + 1] = {sign, agg .. ':h:' .. day .. ':' .. level .. ':' .. string.sub(field, 1, -9), amount, id}
-    else
-      t[field] = (t[field] or 0) + sign * n
+  local units, items = {}, {}
+  local function emit()
+    for _, u in ipairs(units) do
+      for _, it in ipairs(items) do add(u[1], u[2], it[1], it[2], it[3], id, sign) end
     end
   end
+  for line in string.gmatch(contrib, "[^\n]+") do
+    if string.sub(line, 1, 1) == 'u' then
+      if #items > 0 then emit(); units, items = {}, {} end
+      local level, code = string.match(line, "^u\t([^\t]*)\t(.*)$")
+      units[#units + 1] = {level, code}
+    else
+      local day, pop, amount = string.match(line, "^i\t(%-?%d+)\t([^\t]+)\t(%-?%d+)$")
+      items[#items + 1] = {day, pop, amount}
+    end
+  end
+  if #items > 0 then emit() end
 end
 local function flush()
   for _, op in ipairs(zops) do
@@ -503,8 +524,19 @@ class Dataset:
 
 
 def encode_contribution(entries: Iterable[tuple]) -> str:
-    """(day, level, code, population, amount) tuples -> the script's text (see _APPLY)."""
-    return "\n".join(f"{day}\t{level}\t{_escape(code)}|{pop}\t{amount}" for day, level, code, pop, amount in entries)
+    """(day, level, code, population, amount) tuples -> the script's text (see _APPLY):
+    units that get the same items share one group."""
+    per_unit: dict[tuple[str, str], list[tuple]] = {}
+    for day, level, code, pop, amount in entries:
+        per_unit.setdefault((level, code), []).append((day, pop, amount))
+    by_items: dict[tuple, list[tuple[str, str]]] = {}
+    for unit, items in per_unit.items():
+        by_items.setdefault(tuple(items), []).append(unit)
+    lines = []
+    for items, units in by_items.items():
+        lines += [f"u\t{level}\t{_escape(code)}" for level, code in units]
+        lines += [f"i\t{day}\t{pop}\t{amount}" for day, pop, amount in items]
+    return "\n".join(lines)
 
 
 def _escape(unit: str) -> str:

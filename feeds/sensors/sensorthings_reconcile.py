@@ -8,10 +8,13 @@ encoded: a Datastream reporting once a bucket costs a few numbers), and each pol
 with the server's own `@iot.count` over the trailing window `[W, U)`:
 - W = now − `reconcile_window_s` (not before the feed's first read), U = the newest
   time read minus the overlap ("observations" mode), both cut on bucket boundaries;
-- one request for all Datastreams (`Observations?$filter=…&$count=true&$top=0`); when it
-  differs from what the feed holds, the Datastreams are counted one by one
-  (`reconcile_per_poll` a poll, rotating); in "datastreams" mode each Datastream's window
-  ends at its own cursor, so they are counted one by one from the start;
+- one request for all Datastreams (`Observations?$filter=…&$count=true&$top=0`); when the
+  server has more, the window is halved (the count of one half, the other's by difference)
+  down to the buckets that have more, each re-read for all Datastreams at once (about
+  log2(buckets) + 1 GETs a late Observation, found in the same poll); when that does not
+  account for the difference (the server also dropped some), the Datastreams are counted
+  one by one (`reconcile_per_poll` a poll, rotating); in "datastreams" mode each
+  Datastream's window ends at its own cursor, so they are counted one by one from the start;
 - a Datastream the server has more of is re-read over the window; in each bucket where
   the server has k more, the k Observations with the highest `@iot.id` are the late ones
   (servers number Observations as they receive them), else — ids that are not numbers —
@@ -166,7 +169,10 @@ class Reconciler:
             if total == held:
                 self.st.pop("upstream", None)
                 return self._coverage(total, held, lo, hi)
-            self._per_datastream(streams, {ds.id: (lo, hi) for ds in streams})
+            if total > held:                 # find the buckets by halving the window, then re-read them
+                self._by_buckets(streams, lo, hi, total)
+            if self.held.count(None, lo, hi) != total:    # not found so (deletions mask it): one by one
+                self._per_datastream(streams, {ds.id: (lo, hi) for ds in streams})
             return self._coverage(total, self.held.count(None, lo, hi), lo, hi)
         else:
             windows = {}
@@ -211,9 +217,39 @@ class Reconciler:
             up[ds.id] = [count, self.now.isoformat()]
         self.st["pos"] = (pos + n) % len(order)
 
-    def _reread(self, ds: Datastream, lo: int, hi: int, flt: str) -> None:
-        """The window of one Datastream again: the Observations the feed did not take."""
-        url: str | None = f"{_ds_path(self.cfg.base_url, ds.id)}?{flt}&$orderby=phenomenonTime%20asc&$top=1000"
+    def _by_buckets(self, streams: list[Datastream], lo: int, hi: int, total: int, budget: int = 24) -> None:
+        """"observations" mode: the buckets where the server has more than the feed took, found
+        by halving the window (the count of one half, the other's by difference: about
+        log2(buckets) GETs a late Observation), each then re-read for all Datastreams at once."""
+        b = self.held.bucket_s
+        base = self.cfg.base_url.rstrip("/")
+        stack, found = [(lo, hi, total)], []
+        while stack and budget > 0:
+            a, z, up = stack.pop()
+            if up <= self.held.count(None, a, z):
+                continue
+            if z - a == 1:
+                found.append(a)
+                continue
+            m = (a + z) // 2
+            left = upstream_count(self.http, f"{base}/Observations?{_window_filter(a * b, m * b)}&$count=true&$top=0",
+                                  self.cfg.timeout_s)
+            budget -= 1
+            stack += [(m, z, up - left), (a, m, left)]
+        by_id = {ds.id: ds for ds in streams}
+        for bucket in found:
+            url = (f"{base}/Observations?$expand=Datastream($select=id)&"
+                   f"{_window_filter(bucket * b, (bucket + 1) * b)}&$orderby=phenomenonTime%20asc&$top=1000")
+            items = self._pages(url, "Observations")
+            by_ds: dict[str, list] = {}
+            for item in items:
+                key = sensorthings.observation_key(item, self.settings)
+                if key is not None and key[0] in by_id:
+                    by_ds.setdefault(key[0], []).append(item)
+            for ds_id, mine in by_ds.items():
+                self._take_late(by_id[ds_id], mine)
+
+    def _pages(self, url: str | None, what: str) -> list:
         items: list = []
         for _ in range(self.cfg.page_cap):
             if not url:
@@ -222,10 +258,19 @@ class Reconciler:
             resp.raise_for_status()
             doc = sr.load_json(resp.content)
             if not isinstance(doc, Mapping) or not isinstance(doc.get("value"), list):
-                raise sr.FeedFormatError(f"Datastream {ds.id}: expected a collection of Observations")
+                raise sr.FeedFormatError(f"{what}: expected a collection of Observations")
             items += doc["value"]
             nxt = doc.get("@iot.nextLink")
             url = nxt if isinstance(nxt, str) and nxt else None
+        return items
+
+    def _reread(self, ds: Datastream, lo: int, hi: int, flt: str) -> None:
+        """The window of one Datastream again: the Observations the feed did not take."""
+        url = f"{_ds_path(self.cfg.base_url, ds.id)}?{flt}&$orderby=phenomenonTime%20asc&$top=1000"
+        self._take_late(ds, self._pages(url, f"Datastream {ds.id}"))
+
+    def _take_late(self, ds: Datastream, items: list) -> None:
+        """Of one Datastream's Observations in some buckets, those the feed did not take."""
         by_bucket: dict[int, list] = {}
         for item in items:
             key = sensorthings.observation_key(item, self.settings, ds)
