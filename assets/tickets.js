@@ -22,9 +22,14 @@ window.cityops.tickets = {
     var v = (h.values || {})[code];
     var selected = h.selected && h.selected === code;
     var edge = {color: selected ? "#ffffff" : "#9fc3ff", weight: selected ? 4 : 1.2};
+    if (h.scoped && !(code in (h.values || {}))) {   /* outside the viewer's scope: an outline, no number */
+      return {color: "#34548c", weight: 1, fillOpacity: 0, opacity: 0.5};
+    }
     if (v === null || v === undefined) {
       return Object.assign({fillColor: "#2a3347", fillOpacity: 0.55, dashArray: "4 4"}, edge);
     }
+    /* the server's fixed scale per metric (metrics/ticket_scale.py): a colour means the same everywhere */
+    if (h.colours && h.colours[code]) { return Object.assign({fillColor: h.colours[code], fillOpacity: 0.72}, edge); }
     var span = (h.max - h.min) || 1, x = Math.max(0, Math.min(1, (v - h.min) / span));
     var good = ["#d83a3a", "#ff7a1a", "#ffd633", "#8fd14f", "#35d07f"];
     var plain = ["#12305e", "#1f5fa8", "#2f8fd8", "#5fb6ff", "#a8d8ff"];

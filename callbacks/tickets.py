@@ -19,6 +19,7 @@ from dashboard import ticket_views as tv
 from layouts import ids
 from layouts import tickets as view
 from layouts.i18n import t
+from metrics import ticket_scale
 from metrics.tickets import FALLBACK_NOTICE, fallback_years
 
 def fmt_value(metric: str, v, lang: str = "zh") -> str:
@@ -83,19 +84,27 @@ def navigate(trigger, search, win, start, end, metric, click, cell, rt, now: dat
     return search_out, new.win, no_update, no_update, new.metric
 
 
-def _hideout(rows: list[dict], metric: str, selected: str | None, lang: str) -> dict:
+def _hideout(rows: list[dict], metric: str, selected: str | None, lang: str, rules=None) -> dict:
+    """The map's colours: each area's fill from the metric's fixed scale (`metrics.ticket_scale`)."""
     values = {r["code"]: r.get(metric) for r in rows if r.get("code")}
-    known = [v for v in values.values() if v is not None]
-    better = "high" if metric in view.HIGHER_BETTER else "low" if metric in view.LOWER_BETTER else "none"
+    scale = ticket_scale.scale_for(metric, values.values(), rules)
+    colours = {c: ticket_scale.colour_of(v, scale) for c, v in values.items()}
     return {"values": values, "text": {c: fmt_value(metric, v, lang) for c, v in values.items()},
-            "min": min(known) if known else 0, "max": max(known) if known else 1, "better": better,
-            "label": t(f"tickets.m.{metric}", lang), "selected": selected}
+            "colours": colours, "scale": scale, "label": t(f"tickets.m.{metric}", lang), "selected": selected}
 
 
 def _legend(h: dict, metric: str, lang: str) -> list:
-    lo, hi = fmt_value(metric, h["min"], lang), fmt_value(metric, h["max"], lang)
-    return [html.Span(h["label"], className="tk-legend-label"), html.Span(lo),
-            html.Span(className=f"tk-ramp tk-ramp-{h['better']}"), html.Span(hi)]
+    """The scale's bands (or 0 → max ramp) with units: "按期结案率 (%) ■ < 80% ■ 80% – 90% …"."""
+    kind = view.metric_kind(metric)
+    unit = {"rate": "%", "score": t("tickets.unit.points", lang), "hours": t("tickets.unit.hours", lang),
+            "count": t("tickets.unit.tickets", lang)}[kind]
+    out = [html.Span(f"{h['label']} ({unit})", className="tk-legend-label")]
+    for colour, text in ticket_scale.legend_items(h["scale"]):
+        out.append(html.Span([html.I(className="tk-swatch", style={"background": colour}), text],
+                             className="tk-band"))
+    out.append(html.Span([html.I(className="tk-swatch tk-swatch-none"), t("tickets.no_value", lang)],
+                         className="tk-band"))
+    return out
 
 
 def render(search, drawn: dict | None, lang, rt, viewer, now: datetime | None = None) -> tuple:
@@ -111,7 +120,7 @@ def render(search, drawn: dict | None, lang, rt, viewer, now: datetime | None = 
     now = as_of(rt, now)
     state = tv.parse_state(search, tree)
     start, end = tv.resolve_window(state, now, tz)
-    node = tv.node_code(q, state.node)
+    node = tv.node_code(q, tv.viewer_node(q, viewer, state.node))   # a scoped leader lands on their area
     drill = tv.drill_table(q, viewer, node, now, start, end)
     rows = [dict(r) for r in drill["rows"]]
     for r in rows:
@@ -124,7 +133,8 @@ def render(search, drawn: dict | None, lang, rt, viewer, now: datetime | None = 
     geo_parent = node
     if tree is not None and not tree.children(node):  # a grid: its siblings, itself outlined
         selected, geo_parent = node, tree.parent(node).code if tree.parent(node) else node
-    hideout = _hideout(rows, state.metric, selected, lang)
+    hideout = _hideout(rows, state.metric, selected, lang, rt.settings.tickets)
+    hideout["scoped"] = bool(viewer.areas)     # areas outside the scope: drawn as outlines, no number
     departments = tv.department_ranking(q, viewer, node, now, start, end)
     trend = view.trend_figure(tv.trend(q, viewer, node, start, end), lang)
     cats = view.categories_figure(tv.top_categories(q, viewer, node, now, start, end), lang)

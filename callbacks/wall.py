@@ -11,7 +11,7 @@ from layouts import wall as view
 from layouts.components import feed_chips, feed_state, fmt_count, fmt_rate
 from layouts.i18n import kind_text, t
 
-STATE_RANK = {"ok": 0, "loading": 1, "failing": 1, "stale": 2, "never": 3, "dead": 3}
+STATE_RANK = {"ok": 0, "loading": 1, "failing": 1, "incomplete": 1, "stale": 2, "never": 3, "dead": 3}
 
 
 def tickets_loading(health: dict[str, dict], now_ts: float) -> bool:
@@ -75,7 +75,46 @@ def register(app, rt) -> None:
     # the shapes' URL carries the tree's version: a tree loaded (or redrawn) after the page
     # opened is fetched again by the browser
     app.callback(Output(ids.WALL_AREAS, "url"), Input(ids.TICK, "n_intervals"))(lambda n: areas_url(rt))
+    app.clientside_callback(_SCALE_JS, Output(ids.WALL_SCALE, "data"), Input(ids.WALL_ROOT, "id"))
+    # the chart sized once the screen is known (the map fits its panel in the browser:
+    # assets/cityops.js map.watch)
+    app.callback(Output(ids.WALL_TREND, "figure", allow_duplicate=True), Input(ids.WALL_SCALE, "data"),
+                 prevent_initial_call=True)(scale_view)
+    app.callback(Output(ids.WALL_LEGEND, "children"), Input(ids.WALL_AREAS, "hideout"), State(ids.LANG, "data"))(
+        map_legend)
     register_alarms(app, rt)
+
+
+# the screen's size unit, as the CSS computes it (var(--s)): 1 at 1920×1080, 2 at 3840×2160
+_SCALE_JS = """
+function (id) {
+  return Math.max(1, Math.min(window.innerWidth / 1920, window.innerHeight / 1080));
+}
+"""
+
+
+def scale_view(scale):
+    """The trend figure's Patch for the screen's size unit: the chart's axes, legend and
+    margins grow with the screen like everything else."""
+    s = float(scale or 1)
+    fig = Patch()
+    fig["layout"]["font"]["size"] = round(18 * s)
+    fig["layout"]["margin"] = {"l": round(60 * s), "r": round(20 * s), "t": round(10 * s), "b": round(40 * s)}
+    fig["data"][1]["line"]["width"] = round(4 * s)
+    fig["data"][1]["marker"]["size"] = round(7 * s)
+    return fig
+
+
+def map_legend(hideout: dict | None, lang: str | None) -> list:
+    """What the wall map's colours mean: open tickets from 0 to the largest street (件), a red
+    edge for streets with overdue tickets; in emergency mode the alarm levels (CSS)."""
+    from metrics.alarm_rules import LEVELS
+    lang = lang or "zh"
+    top = int((hideout or {}).get("max") or 0)
+    return [html.Span(t("wall.legend.open", lang)), html.Span("0"), html.Span(className="ramp"),
+            html.Span(f"{top:,}"), html.Span(className="edge"), html.Span(t("wall.legend.overdue", lang)),
+            html.Span(className="levels", children=[html.Span(t("wall.legend.alarms", lang))] + [
+                html.Span(t(f"alarms.level.{lv}", lang), className=f"legend-dot lv{lv}") for lv in LEVELS])]
 
 
 def areas_url(rt) -> str:
@@ -117,6 +156,15 @@ def alarm_part(lang: str | None, rt, viewer, now: datetime | None = None) -> tup
         ]) for r in rows[:12]])
     table = html.Table([html.Thead(head), html.Tbody(body)], className="wall-alarm-table")
     return [table, listed], serious
+
+
+def alarm_markers(rt, viewer, now: datetime | None = None) -> dict:
+    """The active alarms as map points for the wall (shown in emergency mode)."""
+    from dashboard import alarm_views
+    if not rt.queries.sensor_feeds_configured():
+        return {"type": "FeatureCollection", "features": []}
+    rows = alarm_views.active_list(rt, viewer, now or datetime.now(timezone.utc))
+    return alarm_views.alarm_features(rows, alarm_views.alarms(rt, viewer))
 
 
 _FLASH_SHOW_JS = """
@@ -180,6 +228,8 @@ def register_alarms(app, rt) -> None:
     app.callback(Output(ids.WALL_ALARMS, "children"), Output(ids.WALL_SERIOUS, "data"),
                  Input(ids.WALL_ALARM_TICK, "n_intervals"), State(ids.LANG, "data"))(
         lambda n, lang: alarm_part(lang, rt, current_viewer(rt.settings.access)))
+    app.callback(Output(ids.WALL_ALARM_MARKERS, "data"), Input(ids.WALL_ALARM_TICK, "n_intervals"))(
+        lambda n: alarm_markers(rt, current_viewer(rt.settings.access)))
     app.clientside_callback(
         "function (serious, seen, sound) { return window.cityops.wallAlarms.flash(serious, seen, sound); }",
         Output(ids.WALL_ALARM_SEEN, "data"), Output(ids.WALL_FLASH_DATA, "data"),

@@ -8,8 +8,10 @@ area tree or of the city's time zone (which cut the days) rebuilds the counters 
 records (`rebuild`, run automatically by `ensure_current` and by `cityops rebuild-aggregates`);
 `check` recounts every record and compares (`cityops check-aggregates`).
 
-Read side: `table(groups, start, end)` gives the kept numbers (see the metrics module)
-for whole local days; the query layer maps area nodes and departments to their units.
+Counters are rolled up the area tree at ingest (a ticket counts for every node on its
+path), so a drill reads children x days counters, not tickets: `table(level, codes, start,
+end)` gives the kept numbers (see the metrics module) of those units for whole local days;
+p90 comes from the per-day sorted sets of handling times by a rank search in Redis.
 """
 
 from __future__ import annotations
@@ -52,8 +54,16 @@ class TicketAggregates:
         if not records:
             return []
         df = tickets_frame(records)
-        df["withdrawn"] = [bool(r.get("withdrawn")) for r in records]
-        return ta.contributions(df, effective_grid(df, self.tree()), self.tz)
+        # withdrawn upstream (`withdrawn_at`, set by the poller's sweep): in no population
+        df["withdrawn"] = [bool(r.get("withdrawn_at") or r.get("withdrawn")) for r in records]
+        tree = self.tree()
+        paths: dict = {}
+        units = []
+        for grid, dept in zip(effective_grid(df, tree).to_numpy(dtype=object), df["department"].to_numpy(dtype=object)):
+            if grid not in paths:
+                paths[grid] = area_units(tree, grid)
+            units.append(paths[grid] + [("dept", dept if isinstance(dept, str) else "")])
+        return ta.contributions(df, units, self.tz)
 
     # -- writing -----------------------------------------------------------------------
     def upsert(self, records: list[dict]):
@@ -90,49 +100,53 @@ class TicketAggregates:
     def check(self) -> list[str]:
         """Recount every record and compare with the stored counters and handling times;
         the differences, one line each (empty: consistent)."""
-        want_counts: Counter = Counter()
-        want_amounts: dict[tuple[int, str], Counter] = {}
+        want: Counter = Counter()
+        want_amounts: dict[tuple[int, str, str], Counter] = {}
         for chunk in self.ds.iter_stamped():
             for contrib in self.contributions(chunk):
-                for day, unit, pop, amount in contrib:
+                for day, level, code, pop, amount in contrib:
                     if pop == "handled":
-                        want_counts[(day, unit, "handled")] += 1
-                        want_counts[(day, unit, "handled_us")] += amount
-                        want_amounts.setdefault((day, unit), Counter())[amount] += 1
+                        want[(day, level, code, "handled")] += 1
+                        want[(day, level, code, "handled_us")] += amount
+                        want_amounts.setdefault((day, level, code), Counter())[amount] += 1
                     else:
-                        want_counts[(day, unit, pop)] += amount
-        days = sorted({d for d, _, _ in want_counts} | set(self.ds.agg_days()))
+                        want[(day, level, code, pop)] += amount
         problems = []
         if self.ds.agg_meta() != self._meta():
             problems.append(f"counters built for {self.ds.agg_meta()}, now {self._meta()}")
-        for day in days:
-            have = self.ds.agg_counts([day])
-            want = {(u, p): n for (d, u, p), n in want_counts.items() if d == day and n}
-            for key in sorted(set(have) | set(want)):
-                if have.get(key, 0) != want.get(key, 0):
-                    problems.append(f"day {day} {key[0]} {key[1]}: stored {have.get(key, 0)}, recount {want.get(key, 0)}")
-            amounts = self.ds.agg_amounts([day])
-            units = {u for d, u in want_amounts if d == day} | set(amounts)
-            for unit in sorted(units):
-                if Counter(amounts.get(unit, [])) != want_amounts.get((day, unit), Counter()):
-                    problems.append(f"day {day} {unit}: handling times differ")
+        cells = sorted({(d, lv) for d, lv, _, _ in want} | set(self.ds.agg_cells()))
+        for day, level in cells:
+            have = self.ds.agg_cell(day, level)
+            mine = {(c, p): n for (d, lv, c, p), n in want.items() if d == day and lv == level and n}
+            for key in sorted(set(have) | set(mine)):
+                if have.get(key, 0) != mine.get(key, 0):
+                    problems.append(f"day {day} {level} {key[0]} {key[1]}: stored {have.get(key, 0)}, "
+                                    f"recount {mine.get(key, 0)}")
+        for (day, level, code), amounts in sorted(want_amounts.items()):
+            if Counter(self.ds.agg_amounts(day, level, code)) != amounts:
+                problems.append(f"day {day} {level} {code}: handling times differ")
         return problems
 
     # -- reading -----------------------------------------------------------------------
-    def table(self, groups: dict[str, list[str]], start, end) -> pd.DataFrame | None:
-        """The kept numbers per group over [start, end) (whole local days; None otherwise)."""
+    def table(self, level: str, codes: list[str], start, end) -> pd.DataFrame | None:
+        """The kept numbers of the units `codes` of one level (an area level or "dept") over
+        [start, end) (whole local days; None otherwise)."""
         days = ta.window_days(start, end, self.tz)
         if days is None:
             return None
-        return ta.kpi_rows(self.ds.agg_counts(days), self.ds.agg_amounts(days), groups, self.rules)
+        counts = self.ds.agg_counts(days, level, codes, ta.POPULATIONS + ("handled_us",))
+        ranks = {c: ta.p90_ranks(counts[(c, "handled")]) for c in codes if counts.get((c, "handled"), 0)}
+        p90 = self.ds.agg_ranked(days, level, ranks)
+        return ta.kpi_rows(counts, p90, codes, self.rules)
 
 
-def node_units(tree: AreaTree | None, code: str | None) -> list[str]:
-    """The units a node's numbers add up: every node of its subtree (a ticket counts at the
-    node its grid code names); the root also gets the unplaced ("g:")."""
+def area_units(tree: AreaTree | None, grid: str | None) -> list[tuple[str, str]]:
+    """The area units a ticket placed at `grid` counts in: the path from the root to it (an
+    unplaced ticket: the root only)."""
     if tree is None:
-        return ["g:"]
-    units = ["g:" + c for c in tree.subtree_codes(code or tree.root.code)]
-    if code is None or code == tree.root.code:
-        units.append("g:")
-    return units
+        return [("city", "")]
+    if grid is None or grid not in tree:
+        return [(tree.root.level, tree.root.code)]
+    return [(n.level, n.code) for n in tree.path(grid)]
+
+

@@ -16,6 +16,7 @@ OpenAPI document is `dashboard/api_spec.py`, served at `/api/v1/openapi.json`.
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timezone
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
@@ -28,6 +29,7 @@ from werkzeug.exceptions import HTTPException, InternalServerError
 from dashboard import alarm_actions as actions
 from dashboard import alarm_views as av
 from dashboard import industry_views as iv
+from dashboard import overdue_views as ov
 from dashboard import ticket_views as tv
 from dashboard import exports
 from dashboard.access import Viewer, current_viewer
@@ -137,6 +139,8 @@ def _time(name: str) -> pd.Timestamp | None:
     raw = _one(name)
     if raw is None:
         return None
+    if re.search(r"T[\d:.]+ \d{2}:?\d{2}$", raw):   # an unencoded "+08:00" arrives as " 08:00"
+        raw = raw[:raw.rindex(" ")] + "+" + raw[raw.rindex(" ") + 1:]
     try:
         ts = pd.Timestamp(datetime.fromisoformat(raw.replace("Z", "+00:00")))
     except ValueError:
@@ -427,7 +431,11 @@ def register(server: Flask, rt) -> None:
         if fmt not in FORMATS:
             raise ApiError(404, "not_found", f"no export overdue.{fmt} (csv or xlsx)")
         area = _area(rt, v) if _one("area") else None
-        depts = [d for d in request.args.getlist("department") if d.strip()] or None
+        depts = [d.strip() for d in request.args.getlist("department") if d.strip()] or None
+        known, _ = ov.filter_options(q, v)
+        for d in depts or ():
+            if d not in known:
+                raise bad("department", "a department of the tickets in your scope (" + ", ".join(known[:20]) + ")", d)
         try:
             data, name = overdue_cb.export_file(fmt, None, _lang(), rt, v, departments=depts,
                                                 areas=[area] if area else None)

@@ -362,14 +362,32 @@ def grade_report(q, viewer: Viewer, period: str, rejects_limit: int = 200) -> di
 EXPORT_COLUMNS = ("credit_code", "name", "district_name", "street_name", "park", "industry", "period",
                   "land_mu", "tax", "sales", "value_added", "energy_tce", "employees", "rd_spend",
                   "tax_per_mu", "sales_per_mu", "value_added_per_mu", "value_added_per_energy",
-                  "labour_productivity", "rd_intensity", "score", "rank", "grade", "missing", "low_reason")
+                  "labour_productivity", "rd_intensity", "score", "rank", "grade", "missing",
+                  "what_if_grade", "what_if_tax_per_mu", "low_reason", "note")
+# decimals of each exported number (what the page shows); rd_intensity is exported in per cent
+EXPORT_DIGITS = {"land_mu": 2, "tax": 2, "sales": 2, "value_added": 2, "energy_tce": 2, "rd_spend": 2,
+                 "tax_per_mu": 2, "sales_per_mu": 2, "value_added_per_mu": 2, "value_added_per_energy": 2,
+                 "labour_productivity": 2, "rd_intensity": 2, "score": 1, "what_if_tax_per_mu": 2}
 
 
-def export_frame(df: pd.DataFrame, headers: dict[str, str] | None = None) -> pd.DataFrame:
-    """The low-efficiency list as exported: its columns in order, empty cells where a value
-    is missing (never a zero)."""
+def export_frame(df: pd.DataFrame, headers: dict[str, str] | None = None, missing_words=None,
+                 negative_tax_note: str = "") -> pd.DataFrame:
+    """The low-efficiency list as exported: its columns in order, numbers rounded as the page
+    shows them (never -0.0), R&D intensity in per cent (0.0156 → 1.56), empty cells where a
+    value is missing (never a zero). `missing_words` (ids → words) writes the missing inputs
+    as the page names them; `negative_tax_note` goes in the note of a row whose tax is
+    negative (a refund year), so a negative number is not read as a mistake. The what-if
+    columns give the next better grade and the tax per mu it takes."""
     out = df.reindex(columns=list(EXPORT_COLUMNS))
+    out["rd_intensity"] = pd.to_numeric(out["rd_intensity"], errors="coerce") * 100
+    for col, digits in EXPORT_DIGITS.items():
+        v = pd.to_numeric(out[col], errors="coerce").round(digits)
+        out[col] = v.where(v != 0, 0.0)            # -0.0 → 0.0
     out["rank"] = out["rank"].astype("Int64")
+    if missing_words is not None:
+        out["missing"] = out["missing"].map(lambda m: missing_words(m) if isinstance(m, str) and m else "")
+    tax = pd.to_numeric(df.reindex(columns=["tax"])["tax"], errors="coerce")
+    out["note"] = [negative_tax_note if negative_tax_note and t < 0 else "" for t in tax.fillna(0)]
     return out.rename(columns=headers) if headers else out
 
 

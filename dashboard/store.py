@@ -28,24 +28,25 @@ import orjson
 import redis
 
 # Counters kept with a dataset (its aggregates): a record's *contribution* is text, one
-# entry a line, "<day>\t<unit>|<population>\t<amount>"; a "|handled" entry also keeps its
-# amount (a handling time) in the day's sorted set, as member "<unit>\t<id>". Applying a
-# contribution with sign -1 takes it out again. Keys: <agg>:c:<day> (hash of counters),
-# <agg>:h:<day> (sorted set of handling times), <agg>:contrib (id -> contribution).
+# entry a line, "<day>\t<level>\t<code>|<population>\t<amount>"; it adds <amount> to field
+# "<code>|<population>" of hash <agg>:c:<day>:<level>. A "|handled" entry adds 1 there and
+# <amount> (a handling time) to "<code>|handled_us", and keeps the amount in the sorted set
+# <agg>:h:<day>:<level>:<code> (member: the record's id), for exact quantiles. Applying a
+# contribution with sign -1 takes it out again. <agg>:contrib keeps id -> contribution.
 _APPLY = r"""
 local agg = ARGV[2]
 local delta, zops = {}, {}
 local function apply(contrib, id, sign)
   if not contrib or contrib == '' then return end
-  for day, field, amount in string.gmatch(contrib, "(%-?%d+)\t([^\t\n]+)\t(%-?%d+)") do
-    local key = agg .. ':c:' .. day
+  for day, level, field, amount in string.gmatch(contrib, "(%-?%d+)\t([^\t\n]+)\t([^\t\n]+)\t(%-?%d+)") do
+    local key = agg .. ':c:' .. day .. ':' .. level
     local t = delta[key]
     if not t then t = {}; delta[key] = t end
     local n = tonumber(amount)
     if string.sub(field, -8) == '|handled' then
       t[field] = (t[field] or 0) + sign
       t[field .. '_us'] = (t[field .. '_us'] or 0) + sign * n
-      zops[#zops + 1] = {sign, agg .. ':h:' .. day, amount, string.sub(field, 1, -9) .. '\t' .. id}
+      zops[#zops + 1] = {sign, agg .. ':h:' .. day .. ':' .. level .. ':' .. string.sub(field, 1, -9), amount, id}
     else
       t[field] = (t[field] or 0) + sign * n
     end
@@ -63,6 +64,63 @@ local function flush()
 end
 """
 
+# The fields ARGV of the hashes KEYS, each summed over the hashes (one reply of sums).
+_SUM = """
+local sums = {}
+for i = 1, #ARGV do sums[i] = 0 end
+for _, k in ipairs(KEYS) do
+  local got = redis.call('HMGET', k, unpack(ARGV))
+  for i = 1, #ARGV do if got[i] then sums[i] = sums[i] + tonumber(got[i]) end end
+end
+for i = 1, #ARGV do sums[i] = string.format('%.0f', sums[i]) end
+return sums
+"""
+
+# For several units at once (one round trip): ARGV is (number of keys, rank, next rank)
+# per unit, KEYS their sorted sets one unit after the other; the reply has two values per
+# unit (empty strings: nothing kept): the scores at those 0-based ranks of the union of the
+# unit's sets, by a binary search on the (integer) score with ZCOUNT, then the next score.
+_KTH = """
+local out, base = {}, 0
+for u = 1, #ARGV, 3 do
+  local nkeys, r1, r2 = tonumber(ARGV[u]), tonumber(ARGV[u + 1]), tonumber(ARGV[u + 2])
+  local keys = {}
+  for i = 1, nkeys do keys[i] = KEYS[base + i] end
+  base = base + nkeys
+  local lo, hi
+  for _, k in ipairs(keys) do
+    local a = redis.call('ZRANGE', k, 0, 0, 'WITHSCORES')
+    if a[2] then local x = tonumber(a[2]); if not lo or x < lo then lo = x end end
+    local b = redis.call('ZRANGE', k, -1, -1, 'WITHSCORES')
+    if b[2] then local x = tonumber(b[2]); if not hi or x > hi then hi = x end end
+  end
+  if not lo then
+    out[#out + 1] = ''; out[#out + 1] = ''
+  else
+    local function count_le(v)
+      local n = 0
+      for _, k in ipairs(keys) do n = n + redis.call('ZCOUNT', k, '-inf', string.format('%.0f', v)) end
+      return n
+    end
+    local a, b = lo, hi
+    while a < b do
+      local mid = math.floor((a + b) / 2)
+      if count_le(mid) >= r1 + 1 then b = mid else a = mid + 1 end
+    end
+    local first, second = a, a
+    if r2 ~= r1 and count_le(first) < r2 + 1 then
+      second = nil
+      for _, k in ipairs(keys) do
+        local c = redis.call('ZRANGEBYSCORE', k, '(' .. string.format('%.0f', first), '+inf', 'WITHSCORES', 'LIMIT', 0, 1)
+        if c[2] then local x = tonumber(c[2]); if not second or x < second then second = x end end
+      end
+    end
+    out[#out + 1] = string.format('%.0f', first); out[#out + 1] = string.format('%.0f', second)
+  end
+end
+return out
+"""
+
 _UPSERT = _APPLY + """
 -- ARGV[1] '0': plain upsert, then (id, stamp, body) per record.
 -- ARGV[1] '1': compare-and-set, then (id, stamp, body, expected) per record: written only
@@ -77,6 +135,14 @@ _UPSERT = _APPLY + """
 -- SET of the sequence number (mode '2': an HMGET and HSET of the contributions, and one
 -- HINCRBY per counter the batch changed). Records are taken in order; an id met twice in
 -- one batch is compared with the version the batch itself wrote.
+-- Stamps are UTC ISO texts ending in Z, with or without a fraction ("...:31Z", "...:31.5Z"):
+-- they are compared with the fraction padded to six digits, so "...:31.5Z" is newer than
+-- "...:31Z" (as texts it would sort before it) and "...:31.500000Z" is the same version.
+local function key(s)
+  local base, frac = string.match(s, '^(.-:%d%d)%.?(%d*)Z$')
+  if not base then return s end
+  return base .. '.' .. string.sub(frac .. '000000', 1, 6) .. 'Z'
+end
 local cas = ARGV[1] == '1'
 local keep = ARGV[1] == '2'
 local step = (cas or keep) and 4 or 3
@@ -97,7 +163,7 @@ for k = 1, #ids do
   local old = written[id]
   if old == nil then old = stored[k] end
   if old == false then old = nil end
-  local newer = (not old) or stamp > old
+  local newer = (not old) or key(stamp) > key(old)
   if cas and not (newer and ARGV[i + 3] == (old and ('=' .. old) or '')) then
     out[#out + 1] = id
   elseif newer then
@@ -115,7 +181,7 @@ for k = 1, #ids do
       contribs[#contribs + 1] = id; contribs[#contribs + 1] = ARGV[i + 3]
     end
     if old then out[2] = out[2] + 1 else out[1] = out[1] + 1 end
-  elseif stamp == old then
+  elseif key(stamp) == key(old) then
     out[3] = out[3] + 1
   else
     out[4] = out[4] + 1
@@ -222,6 +288,8 @@ class Dataset:
         self.k_agg, self.k_contrib = f"{base}:agg", f"{base}:agg:contrib"
         self._upsert = r.register_script(_UPSERT)
         self._recount = r.register_script(_RECOUNT)
+        self._kth = r.register_script(_KTH)
+        self._sum = r.register_script(_SUM)
 
     def upsert(self, records: Iterable[dict]) -> UpsertResult:
         return self._write(records, None)[0]
@@ -302,9 +370,9 @@ class Dataset:
     # -- aggregates: counters kept with the records (see _APPLY) -----------------------
     def upsert_counted(self, records: list[dict], contributions: list[list[tuple]]) -> UpsertResult:
         """`upsert`, keeping the aggregates: `contributions[i]` is what records[i] adds to the
-        counters, as (day, unit, population, amount) tuples. A record written takes its old
-        version's contribution out and puts its own in, atomically; a stale or unchanged
-        one changes nothing."""
+        counters, as (day, level, code, population, amount) tuples. A record written takes
+        its old version's contribution out and puts its own in, atomically; a stale or
+        unchanged one changes nothing."""
         return self._write(records, None, [encode_contribution(c) for c in contributions])[0]
 
     def recount(self, stamped: list[tuple[str, str, list[tuple]]]) -> int:
@@ -320,38 +388,55 @@ class Dataset:
             done += int(self._recount(keys=[self.k_stamp, self.k_contrib], args=["3", self.k_agg, *args]))
         return done
 
-    def agg_counts(self, days: Iterable[int]) -> dict[tuple[str, str], int]:
-        """(unit, population) -> count, summed over `days` ("<pop>_us": summed amounts)."""
+    def agg_counts(self, days: Iterable[int], level: str, codes: Iterable[str],
+                   populations: Iterable[str]) -> dict[tuple[str, str], int]:
+        """(code, population) -> count summed over `days`, for the units of one level."""
         days = list(days)
-        with self.r.pipeline(transaction=False) as p:
-            for d in days:
-                p.hgetall(f"{self.k_agg}:c:{d}")
-            replies = p.execute() if days else []
-        out: dict[tuple[str, str], int] = {}
-        for reply in replies:
-            for field, value in reply.items():
-                unit, pop = _unescape(field.decode()).rsplit("|", 1)
-                out[(unit, pop)] = out.get((unit, pop), 0) + int(value)
-        return {k: v for k, v in out.items() if v}
+        wanted = [(c, p) for c in codes for p in populations]
+        fields = [f"{_escape(c)}|{p}" for c, p in wanted]
+        if not days or not fields:
+            return {}
+        sums = self._sum(keys=[f"{self.k_agg}:c:{d}:{level}" for d in days], args=fields)   # summed in Redis
+        return {key: int(n) for key, n in zip(wanted, sums) if n != b"0"}
 
-    def agg_amounts(self, days: Iterable[int]) -> dict[str, list[int]]:
-        """unit -> the amounts of its "handled" entries over `days` (handling times)."""
-        days = list(days)
-        with self.r.pipeline(transaction=False) as p:
-            for d in days:
-                p.zrange(f"{self.k_agg}:h:{d}", 0, -1, withscores=True)
-            replies = p.execute() if days else []
-        out: dict[str, list[int]] = {}
-        for reply in replies:
-            for member, score in reply:
-                unit = _unescape(member.decode().split("\t", 1)[0])   # units have no raw tab
-                out.setdefault(unit, []).append(int(score))
+    def agg_cell(self, day: int, level: str) -> dict[tuple[str, str], int]:
+        """Every counter of one (day, level): (code, population) -> count."""
+        out = {}
+        for field, value in self.r.hgetall(f"{self.k_agg}:c:{day}:{level}").items():
+            code, pop = field.decode().rsplit("|", 1)
+            if int(value):
+                out[(_unescape(code), pop)] = int(value)
         return out
 
-    def agg_days(self) -> list[int]:
-        """The days that have counters."""
+    def agg_amounts(self, day: int, level: str, code: str) -> list[int]:
+        """The handling times kept for one unit on one day."""
+        return [int(s) for _, s in self.r.zrange(f"{self.k_agg}:h:{day}:{level}:{_escape(code)}", 0, -1,
+                                                 withscores=True)]
+
+    def agg_ranked(self, days: Iterable[int], level: str,
+                   ranks: Mapping[str, tuple[int, int]]) -> dict[str, tuple[int, int] | None]:
+        """For each code, the handling times at its two adjacent 0-based ranks over `days`
+        (None: none kept); one script call for all of them."""
+        days = list(days)
+        keys, args, codes = [], [], list(ranks)
+        for code in codes:
+            keys += [f"{self.k_agg}:h:{d}:{level}:{_escape(code)}" for d in days]
+            args += [len(days), *ranks[code]]
+        got = self._kth(keys=keys, args=args) if codes and days else []
+        out = {}
+        for i, code in enumerate(codes):
+            a, b = got[2 * i], got[2 * i + 1]
+            out[code] = (int(a), int(b)) if a not in (b"", "") else None
+        return out
+
+    def agg_cells(self) -> list[tuple[int, str]]:
+        """The (day, level) pairs that have counters."""
         prefix = f"{self.k_agg}:c:"
-        return sorted(int(k.decode()[len(prefix):]) for k in self.r.scan_iter(match=prefix + "*", count=1000))
+        out = []
+        for k in self.r.scan_iter(match=prefix + "*", count=1000):
+            day, level = k.decode()[len(prefix):].split(":", 1)
+            out.append((int(day), level))
+        return sorted(out)
 
     def agg_meta(self) -> dict[str, str]:
         return {k.decode(): v.decode() for k, v in self.r.hgetall(f"{self.k_agg}:meta").items()}
@@ -418,12 +503,13 @@ class Dataset:
 
 
 def encode_contribution(entries: Iterable[tuple]) -> str:
-    """(day, unit, population, amount) tuples -> the script's text (see _APPLY)."""
-    return "\n".join(f"{int(day)}\t{_escape(unit)}|{pop}\t{int(amount)}" for day, unit, pop, amount in entries)
+    """(day, level, code, population, amount) tuples -> the script's text (see _APPLY)."""
+    return "\n".join(f"{day}\t{level}\t{_escape(code)}|{pop}\t{amount}" for day, level, code, pop, amount in entries)
 
 
 def _escape(unit: str) -> str:
-    """A unit name without the separators of the encoding (tab, newline)."""
+    """A unit name without the separators of the encoding (tab, newline; and ":" is left
+    alone: key parts after the level are the code's)."""
     if "\\" in unit or "\t" in unit or "\n" in unit:
         return unit.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n")
     return unit

@@ -99,6 +99,32 @@ def node_code(q, node: str | None) -> str | None:
     return node if node else (tree.root.code if tree is not None else None)
 
 
+def home_node(q, viewer: Viewer) -> str | None:
+    """Where a viewer lands: the deepest area holding every area they may see (a district
+    leader: their district); None (the city) for a viewer without an area scope."""
+    tree = q.tree()
+    codes = [c for c in viewer.areas if tree is not None and c in tree]
+    if not codes:
+        return None
+    paths = [[n.code for n in tree.path(c)] for c in codes]
+    common = [c for c, *rest in zip(*paths) if all(r == c for r in rest)]
+    home = common[-1] if common else tree.root.code
+    return None if home == tree.root.code else home
+
+
+def viewer_node(q, viewer: Viewer, node: str | None) -> str | None:
+    """The URL's node if the viewer may drill there, else their home area (a node above the
+    home — the city crumb — also leads home: the areas beside it are not theirs)."""
+    tree = q.tree()
+    home = home_node(q, viewer)
+    if node is None or (viewer.areas and tree is not None and node in tree
+                        and not _overlaps_scope(q, viewer, node)):
+        return home
+    if home and tree is not None and node in {n.code for n in tree.ancestors(home)}:
+        return home
+    return node
+
+
 def child_level(tree, node: str) -> str | None:
     kids = tree.children(node)
     return kids[0].level if kids else None
@@ -206,11 +232,15 @@ def drill_table(q, viewer: Viewer, node: str | None, now, start, end) -> dict:
         if level is None:  # a grid: itself
             row = dict(total, key=node, code=node, name=tree.node(node).name, level=tree.level_of(node))
             return {"rows": [row], "total": total, "level": tree.level_of(node)}
-        keys, kids, _, _ = kpi_groups(tree, df["grid"], None, "children", node)
+        # areas outside the viewer's scope are not listed (not as zeros): only those they may see
+        keys, kids, _, _ = kpi_groups(tree, df["grid"], None, "children", node,
+                                      visible=(lambda c: _overlaps_scope(q, viewer, c)) if viewer.areas else None)
         table = tk.kpi_table(df, now, start, end, rules, keys, kids)
         rows = []
         for rec in _records(table):
             code = rec["key"]
+            if code is not None and code not in kids:
+                continue
             if code is None:
                 rec.update(key=UNPLACED, code=None, name=None, level=None)
             else:
@@ -327,6 +357,16 @@ def local_text(times: pd.Series, tz: str) -> pd.Series:
     return times.dt.tz_convert(tz).dt.strftime("%Y-%m-%d %H:%M").astype(object).fillna("")
 
 
+def unplaced_tickets(q, viewer: Viewer, reason: str) -> pd.DataFrame:
+    """The viewer's tickets not placed for `reason` (unknown_code, no_position, outside_city:
+    `metrics.placement`), unmasked — mask with `q.for_display` before showing."""
+    from metrics.placement import placement_of
+    df = q.tickets(viewer)
+    if df.empty:
+        return df
+    return df[(placement_of(df, df["grid"]) == reason).to_numpy()]
+
+
 def ticket_rows(df: pd.DataFrame, tree, tz: str, limit: int | None = None) -> list[dict]:
     """Tickets (already masked for the viewer) as grid rows, newest first, at most `limit`."""
     df = df.sort_values("created_at", ascending=False, kind="stable")
@@ -351,8 +391,10 @@ MAX_PAGE_SIZE = 1000
 
 def iso_text(times: pd.Series, tz: str) -> pd.Series:
     """Times as ISO 8601 in the city's zone with its offset, microseconds kept (None when empty)."""
-    local = times.dt.tz_convert(tz)
-    return pd.Series([None if pd.isna(v) else v.isoformat() for v in local], index=times.index, dtype=object)
+    text = times.dt.tz_convert(tz).dt.strftime("%Y-%m-%dT%H:%M:%S.%f%z")     # vectorised isoformat():
+    text = text.str.replace(".000000+", "+", regex=False).str.replace(".000000-", "-", regex=False)
+    text = text.str.slice(0, -2) + ":" + text.str.slice(-2)                  # +0800 → +08:00
+    return text.astype(object).where(times.notna(), None)
 
 
 def canonical_rows(df: pd.DataFrame, tz: str) -> list[dict]:
@@ -382,10 +424,14 @@ def ticket_page(q, viewer: Viewer, node: str | None, population: str | None, now
     at `now`: the members panel's `member_frame`), or of every ticket the console holds in
     the area when None; newest first, personal data masked unless the viewer may see it."""
     if population is None:
-        df = q.for_display(q.tickets(viewer, area=node_code(q, node)), viewer)
+        df = q.tickets(viewer, area=node_code(q, node))
     else:
         df, _, _ = member_frame(q, viewer, MemberQuery(node, TOTAL, population), now, start, end)
     total = int(len(df))
-    df = df.sort_values(["created_at", "ticket_id"], ascending=[False, True], kind="stable", na_position="last")
+    # newest first, ties by id: two stable one-key sorts (a two-key sort factorizes both, 6× slower)
+    df = df.sort_values("ticket_id", kind="stable").sort_values("created_at", ascending=False, kind="stable",
+                                                               na_position="last")
     part = df.iloc[(page - 1) * page_size: page * page_size]
+    if population is None:      # masked a page at a time, not the whole area's tickets
+        part = q.for_display(part, viewer, "api.tickets")
     return {"total": total, "page": page, "page_size": page_size, "rows": canonical_rows(part, q.tz)}

@@ -104,7 +104,7 @@ def fetch_response(ctx: PollContext, url: str, params: dict | None = None,
     except requests.Timeout:
         raise Unreachable(f"timed out after {ctx.feed.timeout_s:g} s: {url}") from None
     except requests.ConnectionError as exc:
-        raise Unreachable(f"cannot connect: {url} ({_short(exc)})") from None
+        raise Unreachable(f"cannot connect: {url} ({_short(_root_cause(exc))})") from None
     except requests.RequestException as exc:
         raise FeedError(f"request failed: {url} ({_short(exc)})") from None
     if is_down_status(resp.status_code):
@@ -112,6 +112,22 @@ def fetch_response(ctx: PollContext, url: str, params: dict | None = None,
     if resp.status_code >= 400:
         raise FeedError(f"HTTP {resp.status_code} from {_shown(resp.url or url)}: {error_summary(resp)}")
     return resp
+
+
+def _root_cause(exc: BaseException) -> BaseException:
+    """The innermost error under requests' and urllib3's wrappers (e.g. "[Errno 111]
+    Connection refused" instead of 300 characters of "HTTPConnectionPool(...): Max retries
+    exceeded ... NewConnectionError(<urllib3.connection...>")."""
+    seen, cur = set(), exc
+    while id(cur) not in seen:
+        seen.add(id(cur))
+        arg = cur.args[0] if cur.args and isinstance(cur.args[0], BaseException) else None
+        nxt = getattr(cur, "reason", None) if isinstance(getattr(cur, "reason", None), BaseException) else None
+        nxt = nxt or arg or cur.__cause__ or cur.__context__
+        if nxt is None:
+            break
+        cur = nxt
+    return cur
 
 
 def _short(exc: Exception) -> str:

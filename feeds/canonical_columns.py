@@ -24,7 +24,7 @@ import numpy as np
 import orjson
 import pandas as pd
 
-from feeds.canonical import PayloadError, _decode, _jsonl_items
+from feeds.canonical import FIELD_LIMIT, PayloadError, _decode, _jsonl_items, oversized
 from feeds.iso_times import ByteCells
 from feeds.records import TICKET_FIELDS, TIME_FIELDS, Reject, excerpt
 from feeds.records_fast import RawColumns, objects_columns, validate_columns, validate_records
@@ -51,7 +51,7 @@ def _raw_columns(data: bytes, fmt: str) -> tuple[RawColumns, list[Reject]]:
         fast = _jsonl_objects(data)
         if fast is not None:
             return objects_columns(fast), []
-    text = _decode(data)
+    text = _decode(data, lines=fmt == "jsonl")
     if fmt == "csv":
         return _csv_columns(data, text)
     if fmt == "jsonl":
@@ -100,16 +100,33 @@ def _csv_columns(data: bytes, text: str) -> tuple[RawColumns, list[Reject]]:
     reader = csv.reader(io.StringIO(text))
     header = next(reader, None)
     _check_header(header)
+    if oversized(header):
+        raise PayloadError(f"CSV header: {oversized(header)}")
     with _no_gc():
         rows = [row for row in reader if row]   # DictReader skips empty rows
-        cells, long_rows = _split_rows(rows, len(header))
-    index = np.delete(np.arange(len(rows)), [i for i, _ in long_rows])
+        big = [(i, why) for i, why in enumerate(map(oversized, rows)) if why] if len(text) > FIELD_LIMIT else []
+        kept_rows = rows
+        if big:                                  # rejected as the per-row path rejects them
+            drop = {i for i, _ in big}
+            kept_rows = [r if i not in drop else [] for i, r in enumerate(rows)]
+        cells, long_rows = _split_rows([r for r in kept_rows if r] if big else rows, len(header))
+    if big:
+        # positions in `rows` of the rows _split_rows saw, and of its long rows
+        seen = [i for i, r in enumerate(kept_rows) if r]
+        long_rows = [(seen[i], row) for i, row in long_rows]
+    else:
+        seen = list(range(len(rows)))
+    index = np.delete(np.array(seen, dtype=np.int64), [seen.index(i) for i, _ in long_rows]) \
+        if big else np.delete(np.arange(len(rows)), [i for i, _ in long_rows])
 
     def item(row: int) -> dict:
         return _row_dict(header, rows[index[row]])
 
     columns = {name: cells[j] for name, j in _last_positions(header).items()}
-    return RawColumns(columns, index, item, texts_only=True), _long_rejects(header, long_rows)
+    big_rejects = [Reject(i, f"row {i + 2}: {why}", excerpt({k: v for k, v in _row_dict(header, rows[i]).items()
+                                                             if k is None or len(v or "") <= 200}))
+                   for i, why in big]
+    return RawColumns(columns, index, item, texts_only=True), _long_rejects(header, long_rows) + big_rejects
 
 
 def _split_rows(rows: list[list[str]], width: int) -> tuple[list[Sequence], list[tuple[int, list]]]:
@@ -176,8 +193,8 @@ def _plain_csv(data: bytes, text: str) -> tuple[RawColumns, list[Reject]] | None
     if b"\r" in data and data.count(b"\r") != data.count(b"\r\n"):
         return None
     first = text[:text.find("\n")].removesuffix("\r")
-    if len(first) > csv.field_size_limit():
-        return None     # csv.reader judges (and refuses) an oversized cell
+    if len(first) > FIELD_LIMIT:
+        return None     # csv.reader judges (and rejects) an oversized cell
     header = first.split(",") if first else None
     _check_header(header)
     width = len(header)
@@ -185,7 +202,7 @@ def _plain_csv(data: bytes, text: str) -> tuple[RawColumns, list[Reject]] | None
         return None     # one-cell lines: left to csv.reader
     body = data[header_end + 1:]
     spans = _Spans.of(body, width)
-    if spans.longest_line() > csv.field_size_limit():
+    if spans.longest_line() > FIELD_LIMIT:
         return None
     long_rows, short = [], {}
     if not spans.regular():

@@ -16,11 +16,12 @@ Any NGSI form (v2 key-values, v2 normalized, NGSI-LD normalized or key-values; s
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from datetime import datetime
 
 from feeds import sensor_records as sr
-from feeds.fiware_forms import entities_of, form_of, observed_at, plain, short_type, unit_code
+from feeds.fiware_forms import TooDeep, entities_of, form_of, observed_at, plain, short_type, unit_code
 from feeds.sensor_settings import SensorFeedSettings
 from metrics.alarm_rules import AlarmRules
 from metrics.alarms import crossed_threshold
@@ -94,6 +95,8 @@ def _anomaly(raw: Mapping, e: Mapping, settings: SensorFeedSettings, rules: Alar
         threshold = sr.number(breach.get("thresholdValue"), "thresholdValue") * u.factor + u.offset
         found = crossed_threshold(network, kind, value, unit_name, rules)
         value, unit = value * u.factor + u.offset, u.base
+        if not (math.isfinite(value) and math.isfinite(threshold)):
+            raise sr.Rejected(f"measuredValue or thresholdValue is out of range: not a finite number in {u.base}")
         if found is not None:
             level = found.level
     return sr.alarm(alarm_id=str(raw.get("id")), sensor_id=sensor_id, network=network, kind=kind,
@@ -149,7 +152,10 @@ def parse_entity(raw: object, settings: SensorFeedSettings, rules: AlarmRules,
         raise sr.Rejected(f"entity type {raw.get('type')!r} is not one of {', '.join(TYPES)}")
     if not raw.get("id"):
         raise sr.Rejected("entity has no id")
-    e = plain({k: v for k, v in raw.items() if k not in ("id", "type", "@context")})
+    try:
+        e = plain({k: v for k, v in raw.items() if k not in ("id", "type", "@context")})
+    except TooDeep as exc:
+        raise sr.Rejected(str(exc)) from None
     sensors = sensors or {}
     if etype == "DeviceMeasurement":
         return _device_measurement(raw, e, settings, rules, sensors)
@@ -170,8 +176,8 @@ def parse_entities(data: bytes, settings: SensorFeedSettings, rules: AlarmRules,
     for i, raw in enumerate(entities_of(sr.load_json(data))):
         try:
             records.append(parse_entity(raw, settings, rules, sensors, now))
-        except sr.Rejected as exc:
-            rejects.append(sr.reject(i, str(exc), raw))
+        except sr.ITEM_ERRORS as exc:   # sr.Rejected, and what no check foresaw: a reject, not a crash
+            rejects.append(sr.reject(i, sr.unreadable(exc), raw))
     return records, rejects
 
 

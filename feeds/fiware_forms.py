@@ -44,16 +44,26 @@ def form_of(entity: Mapping) -> Form:
     return "ngsi-v2-normalized" if normalized else "ngsi-v2-keyvalues"
 
 
-def plain(x: object) -> object:
-    """Any form's value as a key-values value (recursively unwrapping attributes)."""
+MAX_DEPTH = 64   # no Smart Data Model nests values this deep; a deeper one is refused, not recursed into
+
+
+class TooDeep(ValueError):
+    """A value nested deeper than `MAX_DEPTH`."""
+
+
+def plain(x: object, depth: int = 0) -> object:
+    """Any form's value as a key-values value (recursively unwrapping attributes); raises
+    `TooDeep` for a value nested more than `MAX_DEPTH` levels."""
+    if depth > MAX_DEPTH:
+        raise TooDeep(f"a value is nested more than {MAX_DEPTH} levels deep")
     if isinstance(x, Mapping):
         if "@value" in x:
-            return plain(x["@value"])
+            return plain(x["@value"], depth + 1)
         if _is_attr(x):
-            return plain(x["value"] if "value" in x else x["object"])
-        return {k: plain(v) for k, v in x.items()}
+            return plain(x["value"] if "value" in x else x["object"], depth + 1)
+        return {k: plain(v, depth + 1) for k, v in x.items()}
     if isinstance(x, list):
-        return [plain(v) for v in x]
+        return [plain(v, depth + 1) for v in x]
     return x
 
 

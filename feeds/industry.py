@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import io
+import math
 import re
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -32,6 +33,20 @@ _PERIOD = re.compile(r"^(\d{4})(?:年(?:度)?)?(?:\s*[-_ ]?\s*Q([1-4]))?$", re.I
 
 class IndustryFeedError(ValueError):
     """The file as a whole cannot be read (format, header, a required column)."""
+
+
+@dataclass(frozen=True)
+class BadRow:
+    """A CSV line the reader could not cut into fields (e.g. a field over the csv module's
+    limit, 131,072 characters): the row is a reject with this reason, the rest is read."""
+    reason: str
+
+
+@dataclass(frozen=True)
+class Formula:
+    """An XLSX cell holding a formula with no cached value (the file was written by a program
+    that does not compute formulas): its value is unknown, never taken as empty."""
+    text: str
 
 
 @dataclass
@@ -68,13 +83,19 @@ def _table(content: bytes, fmt: str | None, sheet: str) -> list[list[object]]:
 
         try:
             wb = load_workbook(io.BytesIO(content), read_only=True, data_only=True)
+            wf = load_workbook(io.BytesIO(content), read_only=True, data_only=False)
         except Exception as exc:  # openpyxl raises several unrelated types
             raise IndustryFeedError(f"not a readable XLSX file: {exc}") from exc
         try:
             ws = wb[sheet] if sheet else wb.worksheets[0]
-            return [list(r) for r in ws.iter_rows(values_only=True)]
+            fs = wf[sheet] if sheet else wf.worksheets[0]
+            # the cached values, and where a cell has a formula but no cached value, the formula
+            return [[Formula(f) if v is None and isinstance(f, str) and f.startswith("=") else v
+                     for v, f in zip(list(r) + [None] * max(0, len(fr) - len(r)), fr or [None] * len(r))]
+                    for r, fr in _zip_rows(ws.iter_rows(values_only=True), fs.iter_rows(values_only=True))]
         finally:
             wb.close()
+            wf.close()
     for enc in ("utf-8-sig", "gb18030"):
         try:
             text = content.decode(enc)
@@ -83,13 +104,46 @@ def _table(content: bytes, fmt: str | None, sheet: str) -> list[list[object]]:
             continue
     else:
         raise IndustryFeedError("CSV is neither UTF-8 nor GB18030")
-    return [list(r) for r in csv.reader(io.StringIO(text))]
+    return _csv_rows(text)
+
+
+def _zip_rows(values, formulas):
+    """Rows of the cached-values sheet with the same rows of the formulas sheet."""
+    formulas = iter(formulas)
+    for r in values:
+        yield list(r), list(next(formulas, ()) or ())
+
+
+MAX_CELL = 131_072   # the csv module's default field limit; also what the canonical ticket feed allows
+
+
+def _csv_rows(text: str) -> list:
+    """The CSV's rows; a line the reader refuses, or with a field over `MAX_CELL` characters
+    (whatever limit the csv module was given elsewhere in the process), is a `BadRow` and
+    reading goes on with the next line."""
+    rows: list = []
+    reader = csv.reader(io.StringIO(text))
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            return rows
+        except csv.Error as exc:
+            rows.append(BadRow(f"line {reader.line_num}: the CSV reader refused the line ({exc}): "
+                               f"a field over {MAX_CELL:,} characters?"))
+            continue
+        long = next((i for i, cell in enumerate(row) if len(cell) > MAX_CELL), None)
+        rows.append(row if long is None else
+                    BadRow(f"line {reader.line_num}: column {long + 1} has {len(row[long]):,} characters, "
+                           f"over {MAX_CELL:,}"))
 
 
 def _map_header(table: list[list[object]], config: IndustryFeedConfig) -> tuple[int, dict[int, str]]:
     mapping = {_norm_header(k): v for k, v in config.columns.items()}
     mapping.update({f: f for f in CANONICAL_FIELDS})
     for r, row in enumerate(table[:_HEADER_SCAN_ROWS]):
+        if isinstance(row, BadRow):
+            continue
         cols = {i: mapping[_norm_header(h)] for i, h in enumerate(row) if _norm_header(h) in mapping}
         if "credit_code" in cols.values():
             seen: dict[str, int] = {}
@@ -104,6 +158,8 @@ def _map_header(table: list[list[object]], config: IndustryFeedConfig) -> tuple[
 
 
 def _is_missing(v: object) -> bool:
+    if isinstance(v, Formula):
+        return False
     return v is None or (isinstance(v, float) and v != v) or (isinstance(v, str) and v.strip().lower() in _MISSING)
 
 
@@ -111,11 +167,15 @@ def _number(v: object) -> float | None:
     """Float, None when missing; raises ValueError for text where a number belongs."""
     if _is_missing(v):
         return None
-    if isinstance(v, bool) or isinstance(v, (datetime, date)):
-        raise ValueError
-    if isinstance(v, (int, float)):
-        return float(v)
-    return float(str(v).strip().replace(",", "").replace("，", ""))
+    if isinstance(v, bool) or isinstance(v, (datetime, date, Formula)):
+        raise ValueError("not a number")
+    try:
+        x = float(v) if isinstance(v, (int, float)) else float(str(v).strip().replace(",", "").replace("，", ""))
+    except (ValueError, OverflowError):   # text, or an integer too large for a float
+        raise ValueError("not a number") from None
+    if not math.isfinite(x):    # inf, Infinity, NaN written out, 1e999
+        raise ValueError("not a finite number")
+    return x
 
 
 def normalize_period(v: object) -> str | None:
@@ -130,7 +190,10 @@ def _timestamp(v: object, tz: str) -> pd.Timestamp:
     ts = pd.Timestamp(v)
     if pd.isna(ts):
         raise ValueError
-    return (ts.tz_localize(tz) if ts.tzinfo is None else ts).tz_convert("UTC")
+    ts = (ts.tz_localize(tz) if ts.tzinfo is None else ts).tz_convert("UTC")
+    if not 1900 <= ts.year <= 2199:   # as for tickets (FORMATS.md); also keeps the text comparable
+        raise ValueError
+    return ts
 
 
 def _excerpt(raw: dict[str, object]) -> str:
@@ -141,7 +204,10 @@ def _excerpt(raw: dict[str, object]) -> str:
 
 def _record(raw: dict[str, object], config: IndustryFeedConfig) -> tuple[dict | None, str]:
     """(record, "") or (None, reason); every problem of the row goes into the reason."""
-    problems: list[str] = []
+    problems: list[str] = [f"{f}: a formula with no cached value ({v.text[:60]}): the file must be saved by "
+                           f"a program that computes formulas" for f, v in raw.items() if isinstance(v, Formula)]
+    if problems:
+        return None, "; ".join(problems)
     code = normalize_credit_code(None if _is_missing(raw.get("credit_code")) else raw["credit_code"])
     if not code:
         problems.append("missing credit code")
@@ -158,8 +224,8 @@ def _record(raw: dict[str, object], config: IndustryFeedConfig) -> tuple[dict | 
     for f in NUMERIC_FIELDS:
         try:
             x = _number(raw.get(f))
-        except ValueError:
-            problems.append(f"{f}: not a number: {raw.get(f)!r}")
+        except ValueError as exc:
+            problems.append(f"{f}: {exc}: {raw.get(f)!r}")
             continue
         if x is not None and x < 0 and f in NON_NEGATIVE_FIELDS:
             problems.append(f"{f}: negative ({x:g})")
@@ -167,6 +233,9 @@ def _record(raw: dict[str, object], config: IndustryFeedConfig) -> tuple[dict | 
             x = config.to_mu(x)
         elif x is not None and f in MONEY_FIELDS:
             x = config.to_wan_yuan(x)
+        if x is not None and not math.isfinite(x):   # finite as written, not in our unit (1e308 ha)
+            problems.append(f"{f}: out of range: {raw.get(f)!r}")
+            continue
         rec[f] = x
     ex = raw.get("exempt")
     ex_text = "" if _is_missing(ex) else str(ex).strip().lower()
@@ -201,13 +270,21 @@ def parse_industry(content: bytes, config: IndustryFeedConfig | None = None, fmt
     kept: dict[tuple[str, str], int] = {}  # key -> position in result.records
     index_of: dict[int, int] = {}  # position in result.records -> data-row index
     for index, row in enumerate(table[header_row + 1:]):
+        if isinstance(row, BadRow):
+            result.rows_in += 1
+            result.rejects.append({"index": index, "credit_code": None, "reason": row.reason, "excerpt": ""})
+            continue
         raw = {f: (row[i] if i < len(row) else None) for i, f in cols.items()}
         if all(_is_missing(v) for v in raw.values()):
             continue  # blank line, not a record
         result.rows_in += 1
-        rec, reason = _record(raw, config)
+        try:
+            rec, reason = _record(raw, config)
+        except (ValueError, TypeError, KeyError, IndexError, AttributeError, ArithmeticError, RecursionError) as exc:
+            rec, reason = None, f"cannot be read: {type(exc).__name__}: {str(exc)[:120]}"   # no check foresaw it
         if rec is None:
-            code = normalize_credit_code(raw.get("credit_code")) if not _is_missing(raw.get("credit_code")) else None
+            given = raw.get("credit_code")
+            code = normalize_credit_code(given) if isinstance(given, (str, int)) and not _is_missing(given) else None
             result.rejects.append({"index": index, "credit_code": code, "reason": reason, "excerpt": _excerpt(raw)})
             continue
         key = (rec["credit_code"], rec["period"])

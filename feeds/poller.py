@@ -141,8 +141,14 @@ class Poller:
 
         def emit(batch) -> None:
             # a page as it comes: stored first, then the state that says it was read
-            self._write_batch(feed, batch, now, acc)
-            self.store.put_feed_state(feed.name, ctx.state)
+            try:
+                self._write_batch(feed, batch, now, acc)
+                self.store.put_feed_state(feed.name, ctx.state)
+            except STORE_ERRORS:
+                # the store went away: keep the page read with the cursor it leads to, written
+                # first when the store answers (not lost, not read again)
+                self._pending[feed.name] = ([batch], dict(ctx.state))
+                raise
 
         ctx.emit = emit
         health.update(name=feed.name, kind=feed.kind, format=feed.format, last_attempt=now.timestamp(),

@@ -103,7 +103,8 @@ def parse_time(value: Any, name: str) -> str | None:
         t = None
     if t is None or not YEARS[0] <= t.year <= YEARS[1]:
         raise RecordError(f"{name}: expected a time in the years {YEARS[0]}..{YEARS[1]}, got {value!r}")
-    return t.isoformat(timespec="seconds").replace("+00:00", "Z")
+    # microseconds kept when there are any ("…:31.212428Z"), else whole seconds ("…:31Z")
+    return t.isoformat(timespec="microseconds" if t.microsecond else "seconds").replace("+00:00", "Z")
 
 
 def _text(value: Any) -> str | None:

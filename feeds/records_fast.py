@@ -27,7 +27,7 @@ from feeds.records import (
 )
 
 _EPOCH = datetime(1970, 1, 1)
-_SECOND = timedelta(seconds=1)
+_MICROSECOND = timedelta(microseconds=1)
 _US = 1_000_000
 PLAIN_TEXT_FIELDS = ("ticket_id", "category", "grid_code", "department", "repeat_of", "caller_name",
                      "caller_phone")
@@ -35,7 +35,7 @@ RANGES = {"lat": (-90, 90), "lon": (-180, 180)}
 
 # one check per field, the calls `validate_ticket` makes: raw value -> canonical value
 CHECKS: dict[str, Callable[[Any], Any]] = {
-    **{name: (lambda v, n=name: _seconds(parse_time(v, n))) for name in TIME_FIELDS},
+    **{name: (lambda v, n=name: _micros(parse_time(v, n))) for name in TIME_FIELDS},
     **{name: _text for name in PLAIN_TEXT_FIELDS},
     "source": lambda v: _choice(v, "source", SOURCES) or "other",
     "kind": lambda v: _choice(v, "kind", KINDS),
@@ -146,10 +146,15 @@ def _records(v: dict[str, np.ndarray]) -> list[dict]:
     return [dict(zip(keys, row)) for row in zip(*columns)]
 
 
-def _iso_texts(seconds: np.ndarray) -> list:
-    """UTC seconds -> canonical texts ("2026-11-20T02:00:00Z"), NAT -> None."""
-    texts = np.datetime_as_string(seconds.view("M8[s]"), unit="s", timezone="UTC").astype(object)
-    empty = seconds == NAT
+def _iso_texts(micros: np.ndarray) -> list:
+    """UTC microseconds -> canonical texts as parse_time writes them ("2026-11-20T02:00:00Z",
+    "2026-11-20T02:00:00.212428Z"), NAT -> None."""
+    whole = np.where(micros == NAT, 0, micros // _US)
+    texts = np.datetime_as_string(whole.view("M8[s]"), unit="s", timezone="UTC").astype(object)
+    frac = (micros % _US != 0) & (micros != NAT)
+    if frac.any():
+        texts[frac] = np.datetime_as_string(micros[frac].view("M8[us]"), unit="us", timezone="UTC").astype(object)
+    empty = micros == NAT
     if empty.any():
         texts[empty] = None
     return texts.tolist()
@@ -268,18 +273,19 @@ def _typed(out: list, name: str) -> np.ndarray:
     return _objects(out)
 
 
-def _seconds(text: str | None) -> int | None:
-    """A canonical UTC time ("2026-11-20T02:00:00Z") -> seconds since 1970; None stays None."""
+def _micros(text: str | None) -> int | None:
+    """A canonical UTC time ("2026-11-20T02:00:00Z", "….212428Z") -> microseconds since 1970;
+    None stays None."""
     if text is None:
         return None
-    return (datetime.fromisoformat(text[:-1]) - _EPOCH) // _SECOND
+    return (datetime.fromisoformat(text[:-1]) - _EPOCH) // _MICROSECOND
 
 
 # -- times --------------------------------------------------------------------------
 # Read vectorised by `feeds.iso_times` where the shape allows; the rest by parse_time.
 
 def _times(values: Sequence, name: str) -> tuple[np.ndarray, np.ndarray]:
-    """Times (str or None, or ByteCells) -> (UTC seconds, NAT for none; passed)."""
+    """Times (str or None, or ByteCells) -> (UTC microseconds, NAT for none; passed)."""
     if isinstance(values, ByteCells):
         seconds, good = values.fast_times()
     else:
@@ -315,7 +321,7 @@ def _put_record(v: dict[str, np.ndarray], row: int, rec: dict) -> None:
     for name in TICKET_FIELDS:
         value = rec[name]
         if name in TIME_FIELDS:
-            value = NAT if value is None else _seconds(value)
+            value = NAT if value is None else _micros(value)
         elif name in RANGES and value is None:
             value = np.nan
         elif name == "return_count" and v[name].dtype != object and not -2**63 <= value < 2**63:
@@ -334,10 +340,9 @@ def _frame(v: dict[str, np.ndarray]) -> pd.DataFrame:
     return df
 
 
-def _time_column(seconds: np.ndarray) -> pd.Series:
-    """UTC seconds -> tz-aware times; microsecond unit, or second unit when all are empty
-    (what pd.to_datetime makes of the canonical texts)."""
-    if (seconds == NAT).all():
-        return pd.Series(seconds.view("M8[s]")).dt.tz_localize("UTC")
-    us = np.where(seconds == NAT, NAT, seconds * _US)
-    return pd.Series(us.view("M8[us]")).dt.tz_localize("UTC")
+def _time_column(micros: np.ndarray) -> pd.Series:
+    """UTC microseconds -> tz-aware times; microsecond unit, or second unit when all are
+    empty (what pd.to_datetime makes of the canonical texts)."""
+    if (micros == NAT).all():
+        return pd.Series(micros.view("M8[s]")).dt.tz_localize("UTC")
+    return pd.Series(micros.view("M8[us]")).dt.tz_localize("UTC")

@@ -9,6 +9,7 @@ range or the city's box are all rejected with their reason.
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from collections.abc import Mapping
@@ -38,12 +39,47 @@ class FeedFormatError(ValueError):
     """The payload as a whole cannot be read (not JSON, wrong shape): nothing to account for."""
 
 
+# What an item that no check foresaw can raise while it is read: it is a reject with this
+# reason, never a crash of the feed (`unreadable`).
+ITEM_ERRORS = (ValueError, TypeError, KeyError, IndexError, AttributeError, ArithmeticError, RecursionError)
+
+
+def unreadable(exc: BaseException) -> str:
+    """The reason for an item that raised one of `ITEM_ERRORS`."""
+    if isinstance(exc, Rejected):
+        return str(exc)
+    if isinstance(exc, RecursionError):
+        return "the item is nested too deep to read"
+    text = str(exc)
+    return f"cannot be read: {type(exc).__name__}: {text if len(text) <= 120 else text[:119] + '…'}"
+
+
+def _shortened(item: object, cut: int, depth: int = 0) -> object:
+    """`item` with every text longer than `cut` cut there (an excerpt shows `limit`
+    characters; masking a 100,000-character text first would take seconds)."""
+    if depth > 200:
+        raise RecursionError
+    if isinstance(item, str):
+        return item[:cut]
+    if isinstance(item, Mapping):
+        return {(k[:cut] if isinstance(k, str) else k): _shortened(v, cut, depth + 1) for k, v in item.items()}
+    if isinstance(item, list):
+        return [_shortened(v, cut, depth + 1) for v in item[:cut]]
+    return item
+
+
 def excerpt(item: object, limit: int = 200) -> str:
-    """A short single-line excerpt of an input item, for a reject."""
+    """A short single-line excerpt of an input item, for a reject (any item: one nested too
+    deep for the encoder shows as such)."""
     try:
-        text = orjson.dumps(mask_record(item), option=orjson.OPT_NON_STR_KEYS).decode()
-    except TypeError:
-        text = scrub_text(repr(item))
+        text = orjson.dumps(mask_record(_shortened(item, limit * 2)), option=orjson.OPT_NON_STR_KEYS).decode()
+    except (TypeError, RecursionError):
+        try:
+            # cut before scrubbing: the scrub's patterns are slow on long texts, and only the
+            # first `limit` characters are kept anyway
+            text = scrub_text(repr(item)[: limit * 2])
+        except RecursionError:
+            text = f"<{type(item).__name__} nested too deep to show>"
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
@@ -52,10 +88,34 @@ def reject(index: int, reason: str, item: object) -> dict:
 
 
 def load_json(data: bytes) -> object:
+    """The document; FeedFormatError when it is not JSON.
+
+    A number too large for a double (`1e999`) is valid JSON that orjson refuses as a whole:
+    then the document is read again keeping such a number (and the non-standard `NaN`,
+    `Infinity`) as its text, so only the item holding it is rejected (`number`)."""
     try:
         return orjson.loads(data)
     except orjson.JSONDecodeError as exc:
-        raise FeedFormatError(f"not valid JSON: {exc}") from None
+        if "infinity" not in str(exc).lower():
+            raise FeedFormatError(f"not valid JSON: {exc}") from None
+        first = exc
+    try:
+        doc = json.loads(data, parse_float=_finite_or_text, parse_int=_int_or_text, parse_constant=str)
+        # a lone surrogate (which orjson would refuse when the record is stored) is refused here
+        json.dumps(doc, ensure_ascii=False).encode("utf-8")
+    except (ValueError, TypeError, RecursionError):
+        raise FeedFormatError(f"not valid JSON: {first}") from None
+    return doc
+
+
+def _finite_or_text(text: str) -> float | str:
+    x = float(text)
+    return x if math.isfinite(x) else text
+
+
+def _int_or_text(text: str) -> int | str:
+    x = int(text)
+    return x if -2**63 <= x < 2**64 else text
 
 
 def number(value: object, name: str = "value") -> float:
@@ -86,7 +146,10 @@ def instant(value: object, settings: SensorFeedSettings, name: str = "time") -> 
         if not settings.assume_tz:
             raise Rejected(f"{name} has no UTC offset and the feed declares no time zone: {value!r}")
         ts = ts.replace(tzinfo=ZoneInfo(settings.assume_tz))
-    return ts.astimezone(timezone.utc).isoformat()
+    try:
+        return ts.astimezone(timezone.utc).isoformat()
+    except OverflowError:   # e.g. 9999-12-31T23:00:00-05:00 is after the last year datetime holds
+        raise Rejected(f"{name} is out of range: {value!r}") from None
 
 
 def epoch(value: object, unit_ms: bool, name: str = "time") -> str:
@@ -147,10 +210,19 @@ def reading(sensor_id: object, network: str, kind: str, value: float, unit: str,
     if not isinstance(sensor_id, (str, int)) or isinstance(sensor_id, bool) or str(sensor_id).strip() == "":
         raise Rejected(f"sensor_id is missing: {sensor_id!r}")
     u = rules.units[unit]
+    base = value * u.factor + u.offset
+    # finite in the base unit and in every unit a threshold of its quantity is written in
+    # (1e308 MPa is a finite number, and infinite in kPa)
+    for to in {u.base} | {t.unit for t in rules.thresholds
+                          if t.unit in rules.units and rules.units[t.unit].base == u.base}:
+        t_unit = rules.units.get(to)
+        there = base if t_unit is None else (base - t_unit.offset) / t_unit.factor
+        if not (math.isfinite(base) and math.isfinite(there)):
+            raise Rejected(f"value {value!r} {unit} is out of range: not a finite number in {to}")
     if lonlat is None and sensor and sensor.get("lon") is not None:
         lonlat = (sensor["lon"], sensor["lat"])
     return {"sensor_id": str(sensor_id), "network": network, "kind": kind,
-            "value": value * u.factor + u.offset, "unit": u.base, "observed_at": observed_at,
+            "value": base, "unit": u.base, "observed_at": observed_at,
             "lat": None if lonlat is None else lonlat[1], "lon": None if lonlat is None else lonlat[0]}
 
 

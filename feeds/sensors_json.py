@@ -83,8 +83,8 @@ def parse_readings(data: bytes, settings: SensorFeedSettings, rules: AlarmRules,
     for i, item in enumerate(items_of(sr.load_json(data), settings.json.items_path)):
         try:
             records.append(parse_item(item, settings, rules, sensors))
-        except sr.Rejected as exc:
-            rejects.append(sr.reject(i, str(exc), item))
+        except sr.ITEM_ERRORS as exc:   # sr.Rejected, and what no check foresaw: a reject, not a crash
+            rejects.append(sr.reject(i, sr.unreadable(exc), item))
     return records, rejects
 
 

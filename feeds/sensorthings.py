@@ -82,8 +82,8 @@ def parse_observation(item: object, stream: Datastream | None, settings: SensorF
     ds = _stream_of(item, stream, settings)
     sensor = (sensors or {}).get(ds.sensor_id)
     kind = sr.kind_of(ds.kind, settings, rules)
-    uom = (item.get("Datastream") or {}).get("unitOfMeasurement") if isinstance(item.get("Datastream"), Mapping) else None
-    unit = sr.unit_of(ds.unit or (uom or {}).get("symbol"), kind, settings, rules)
+    uom = item["Datastream"].get("unitOfMeasurement") if isinstance(item.get("Datastream"), Mapping) else None
+    unit = sr.unit_of(ds.unit or (uom.get("symbol") if isinstance(uom, Mapping) else None), kind, settings, rules)
     value = sr.number(item.get("result"), "result")
     observed_at = _observed_at(item, settings)
     return sr.reading(ds.sensor_id, ds.network, kind, value, unit, observed_at, None, sensor, rules)
@@ -126,7 +126,7 @@ def observation_key(item: object, settings: SensorFeedSettings,
         return None
     try:
         return ds_id, time_key(_observed_at(item, settings))
-    except sr.Rejected:
+    except sr.ITEM_ERRORS:
         return None
 
 
@@ -205,8 +205,8 @@ def parse_observations(doc: object, stream: Datastream | None, settings: SensorF
                 page.newest = key[1]
         try:
             page.records.append(parse_observation(item, stream, settings, rules, sensors))
-        except sr.Rejected as exc:
-            page.rejects.append(sr.reject(i, str(exc), item))
+        except sr.ITEM_ERRORS as exc:   # sr.Rejected, and what no check foresaw: a reject, not a crash
+            page.rejects.append(sr.reject(i, sr.unreadable(exc), item))
     return page
 
 

@@ -133,8 +133,8 @@ def discover(settings: SensorFeedSettings, rules: AlarmRules, now_stamp: str,
             out.items += 1
             try:
                 ds, sensor, unplaced = parse_datastream(item, settings, rules, now_stamp)
-            except sr.Rejected as exc:
-                out.rejects.append(sr.reject(index, f"Datastream: {exc}", item))
+            except sr.ITEM_ERRORS as exc:   # sr.Rejected, and what no check foresaw
+                out.rejects.append(sr.reject(index, f"Datastream: {sr.unreadable(exc)}", item))
                 continue
             out.datastreams.append(ds)
             if sensor is not None:

@@ -248,7 +248,7 @@ class Reconciler:
                 try:
                     self.records.append(sensorthings.parse_observation(item, ds, self.settings, self.rules,
                                                                        self.sensors))
-                except sr.Rejected as exc:
-                    self.rejects.append(sr.reject(index, f"{exc} (a late Observation)", item))
+                except sr.ITEM_ERRORS as exc:
+                    self.rejects.append(sr.reject(index, f"{sr.unreadable(exc)} (a late Observation)", item))
                 self.found += 1
             self.held.n.setdefault(ds.id, {})[bucket] = len(pairs)

@@ -8,11 +8,12 @@ from layouts.i18n import age_text, grid_locale, t
 
 
 def feed_state(health: dict, now_ts: float) -> str:
-    """ok | loading | stale | dead | failing | never, from a feed's health record (the one
-    function every chip, tile and row takes its state from).
+    """ok | loading | stale | dead | failing | incomplete | never, from a feed's health record
+    (the one function every chip, tile and row takes its state from).
 
     loading: not polled yet, or its first poll's backfill is not done (`backfilled` False);
-    never: it failed before any success."""
+    never: it failed before any success; incomplete: polled fine, but its coverage says it
+    cannot prove it holds everything the upstream has, or knows it does not — never "ok"."""
     last = health.get("last_success")
     if last is None:
         return "never" if health.get("last_error") else "loading"
@@ -23,7 +24,29 @@ def feed_state(health: dict, now_ts: float) -> str:
         return "dead"
     if age > health.get("stale_after_s", 120):
         return "stale"
-    return "failing" if health.get("ok") is False else "ok"
+    if health.get("ok") is False:
+        return "failing"
+    return "incomplete" if coverage_missing(health) is not False else "ok"
+
+
+def coverage_missing(health: dict) -> int | None | bool:
+    """From the feed's coverage record: False when it is proven complete (or the feed reports
+    no coverage), else how many are missing (None: unknown — it cannot prove it is complete)."""
+    cov = health.get("coverage")
+    if not isinstance(cov, dict) or cov.get("complete") is not False:
+        return False
+    missing = cov.get("missing")
+    return int(missing) if isinstance(missing, (int, float)) and missing > 0 else None
+
+
+def coverage_text(health: dict, lang: str) -> str:
+    """不完整: 缺 20 条 / incomplete: 20 missing; 不完整: 无法证明完整 when the count is unknown."""
+    missing = coverage_missing(health)
+    if missing is False:
+        return ""
+    if missing is None:
+        return t("feed.unproven", lang)
+    return t("feed.incomplete", lang).format(n=f"{missing:,}")
 
 
 def feed_chips(health: dict[str, dict], now_ts: float, lang: str) -> list:
@@ -42,7 +65,11 @@ def feed_chips(health: dict[str, dict], now_ts: float, lang: str) -> list:
             label += " " + t("feed.ago", lang)
         elif age is not None:
             label += t("feed.ago", lang)
-        chips.append(html.Span(label, className=f"chip chip-{state}", title=h.get("last_error") or ""))
+        if state == "incomplete":       # what is missing first: the age goes to the tooltip
+            label, title = f"{name} · {coverage_text(h, lang)}", label
+        else:
+            title = h.get("last_error") or ""
+        chips.append(html.Span(label, className=f"chip chip-{state}", title=title))
     return chips
 
 

@@ -17,6 +17,9 @@ WALL_AREAS = "wall-areas"
 WALL_TREND = "wall-trend"
 WALL_CATEGORIES = "wall-categories"
 WALL_NOTICE = "wall-notice"
+WALL_LEGEND = "wall-legend"          # what the map's colours mean (units), and the alarm levels
+WALL_SCALE = "wall-scale"            # dcc.Store: the screen's size unit (1 at 1920×1080, 2 at 4K)
+WALL_ALARM_MARKERS = "wall-alarm-markers"   # the active alarms on the wall map (emergency mode)
 
 
 def kpi(metric: str) -> dict:
@@ -34,6 +37,8 @@ HEALTH_FEED = "health-feed"
 HEALTH_REJECTS = "health-rejects"
 HEALTH_PLACEMENT = "health-placement"
 HEALTH_AREAS = "health-areas"
+HEALTH_UNPLACED = "health-unplaced"    # the tickets behind an unplaced count (?placement=REASON)
+HEALTH_UNPLACED_GRID = "health-unplaced-grid"
 HEALTH_STORE = "health-store"
 
 # the industry page (亩均效益)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dash_ag_grid as dag
 import dash_leaflet as dl
+import pandas as pd
 import plotly.graph_objects as go
 from dash import dcc, html
 from dash_extensions.javascript import Namespace
@@ -50,12 +51,22 @@ def _metric_col(metric: str, lang: str, width: int = 104) -> dict:
     return col
 
 
+# the drill table's columns always shown (they fit the table's panel at 1920 px); the other
+# metrics open with the group's ▸ (AG Grid columnGroupShow), so nothing hides off-screen
+CORE_METRICS = ("received", "closed", "due", "open", "overdue", "on_time_rate", "resolution_rate",
+                "satisfaction_rate", "score")
+
+
 def drill_columns(lang: str) -> list[dict]:
-    """The drill table: the area name (click: drill in), then every count and rate."""
-    name = {"field": "name", "headerName": t("tickets.area", lang), "pinned": "left", "width": 170,
+    """The drill table: the area name (click: drill in), the core counts and rates, and the
+    other metrics in the same group, opened on demand."""
+    name = {"field": "name", "headerName": t("tickets.area", lang), "pinned": "left", "width": 150,
             "cellClass": "tk-name", "tooltipField": "name",
             "cellClassRules": {"tk-name-plain": "params.data.code === null || params.node.rowPinned"}}
-    return [name] + [_metric_col(m, lang) for m in METRIC_IDS]
+    core = [_metric_col(m, lang, 96) for m in CORE_METRICS]
+    more = [dict(_metric_col(m, lang, 104), columnGroupShow="open") for m in METRIC_IDS if m not in CORE_METRICS]
+    return [name, {"headerName": t("tickets.metrics_more", lang), "groupId": "metrics", "openByDefault": False,
+                   "marryChildren": True, "children": core + more}]
 
 
 def department_columns(lang: str, min_volume: int = 10) -> list[dict]:
@@ -91,8 +102,23 @@ def trend_figure(rows: list[dict], lang: str) -> go.Figure:
     fig.add_bar(x=xs, y=[r["received"] for r in rows], name=t("tickets.m.received", lang), marker_color="#3ba7ff")
     fig.add_scatter(x=xs, y=[r["closed"] for r in rows], name=t("tickets.m.closed", lang), mode="lines+markers",
                     line={"color": "#35d07f", "width": 3})
-    fig.update_xaxes(type="date", tickformat="%m-%d")
+    day_axis(fig, xs)
     return _dark(fig, lang)
+
+
+def day_axis(fig: go.Figure, days: list[str]) -> go.Figure:
+    """One tick per day (at most about 12 labels), each label once, the bars a day wide:
+    a short window no longer reads "11-30, 12-01, 12-01, 12-02" around one wide bar."""
+    day_ms = 86_400_000
+    step = max(1, -(-len(days) // 12))
+    fig.update_traces(width=0.8 * day_ms, selector={"type": "bar"})
+    axis = {"type": "date", "tickformat": "%m-%d", "dtick": step * day_ms, "ticklabelmode": "instant"}
+    if days:
+        first, last = pd.Timestamp(days[0]), pd.Timestamp(days[-1])
+        axis.update(tick0=days[0], range=[(first - pd.Timedelta(hours=12)).isoformat(),
+                                          (last + pd.Timedelta(hours=12)).isoformat()])
+    fig.update_xaxes(**axis)
+    return fig
 
 
 def categories_figure(rows: list[dict], lang: str) -> go.Figure:

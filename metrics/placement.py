@@ -29,13 +29,23 @@ def effective_grid(df: pd.DataFrame, tree: AreaTree | None) -> pd.Series:
     return out
 
 
+PLACEMENTS = ("by_code", "by_position", "unknown_code", "no_position", "outside_city")
+UNPLACED = ("unknown_code", "no_position", "outside_city")
+
+
+def placement_of(df: pd.DataFrame, grid: pd.Series) -> pd.Series:
+    """How each ticket was placed (a value of PLACEMENTS), aligned with `df`: by its grid
+    code, by its position, or unplaced for a reason — a code the tree does not know, no
+    code and no position, or a position outside every grid of the city."""
+    has_code = df["grid_code"].notna().to_numpy()
+    placed = grid.notna().to_numpy()
+    has_pos = (df["lat"].notna() & df["lon"].notna()).to_numpy()
+    out = np.select([has_code & placed, ~has_code & placed, has_code & ~placed, ~has_pos],
+                    ["by_code", "by_position", "unknown_code", "no_position"], "outside_city")
+    return pd.Series(out, index=df.index, dtype=object)
+
+
 def placement_counts(df: pd.DataFrame, grid: pd.Series) -> dict[str, int]:
-    """How tickets were placed: by code, by position, or not at all (for the health page)."""
-    has_code = df["grid_code"].notna()
-    placed = grid.notna()
-    return {
-        "by_code": int((has_code & placed).sum()),
-        "by_position": int((~has_code & placed).sum()),
-        "unknown_code": int((has_code & ~placed).sum()),
-        "no_place": int((~has_code & ~placed).sum()),
-    }
+    """How many tickets were placed each way (for the health page), every reason listed."""
+    counts = placement_of(df, grid).value_counts()
+    return {k: int(counts.get(k, 0)) for k in PLACEMENTS}

@@ -2,10 +2,12 @@
 
 A ticket *contributes* to counters: for the populations of METRICS.md that depend on the
 window only through one of the ticket's own times (not on `now`), the ticket adds 1 to
-(the local day of that time, its unit, the population), where a unit is its placed grid
-("g:<code>", "g:" when unplaced) and its department ("d:<name>", "d:" when none). Handling
-times are kept as values, not sums only, so that p90 stays exact (linear interpolation
-between ranks, as `metrics.tickets.kpi_table`). The store keeps the counters up to date as
+(the local day of that time, a unit, the population) for each of its units: every node on
+the path from the city down to the node it is placed in (rolled up the area tree, so a
+drill reads children x days, not tickets; an unplaced ticket counts for the city only) and
+its department. A unit is (level, code): ("street", "150302001000"), ("dept", "城管局"),
+("dept", "") for none. Handling times are kept as values, not sums only, so that p90 stays
+exact (linear interpolation between ranks, as `metrics.tickets.kpi_table`). The store keeps the counters up to date as
 tickets change (old contribution out, new one in); `kpi_rows` turns the counters of a
 window's days into the same numbers `kpi_table` computes by scanning every ticket.
 
@@ -46,7 +48,8 @@ AGG_RATES = {
 }
 AGG_COUNTS = ("received", "closed", "rated")
 AGG_FIELDS = AGG_COUNTS + tuple(AGG_RATES) + ("mean_handling_hours", "p90_handling_hours")
-Contribution = tuple[int, str, str, int]      # (local day number, unit, population, amount)
+Unit = tuple[str, str]                         # (level, code)
+Contribution = tuple[int, str, str, str, int]  # (local day number, level, code, population, amount)
 
 
 def local_days(s: pd.Series, tz: str) -> np.ndarray:
@@ -64,13 +67,13 @@ def day_number(day) -> int:
     return int(np.datetime64(pd.Timestamp(day).date(), "D").astype(np.int64))
 
 
-def contributions(df: pd.DataFrame, grid: pd.Series, tz: str) -> list[list[Contribution]]:
+def contributions(df: pd.DataFrame, units: list[list[Unit]], tz: str) -> list[list[Contribution]]:
     """Each ticket's contributions (aligned with the rows of `df`, a `tickets_frame`).
 
-    `grid`: each ticket's placed grid (None: unplaced). A ticket marked withdrawn (a
-    `withdrawn` column that is true) or without a created time contributes nothing.
-    Handling time ("handled") carries the time in microseconds as its amount; every other
-    population carries 1.
+    `units`: each ticket's units (its area path and its department). A ticket marked
+    withdrawn upstream (a `withdrawn` column that is true) or without a created time contributes
+    nothing. Handling time ("handled") carries the time in microseconds as its amount;
+    every other population carries 1.
     """
     n = len(df)
     if n == 0:
@@ -89,8 +92,6 @@ def contributions(df: pd.DataFrame, grid: pd.Series, tz: str) -> list[list[Contr
     withdrawn = np.zeros(n, dtype=bool)
     if "withdrawn" in df:
         withdrawn = df["withdrawn"].fillna(False).astype(bool).to_numpy()
-    grids = ["g:" + (g if isinstance(g, str) else "") for g in grid.to_numpy(dtype=object)]
-    depts = ["d:" + (d if isinstance(d, str) and d else "") for d in df["department"].to_numpy(dtype=object)]
 
     out: list[list[Contribution]] = []
     for i in range(n):
@@ -118,12 +119,10 @@ def contributions(df: pd.DataFrame, grid: pd.Series, tz: str) -> list[list[Contr
                 pops_closed.append(("returned", 1))
             if handled[i]:
                 pops_closed.append(("handled", int(handling_us[i])))
-        for unit in (grids[i], depts[i]):
-            cd = int(created_day[i])
-            mine += [(cd, unit, pop, 1) for pop in pops_created]
-            if pops_closed:
-                xd = int(closed_day[i])
-                mine += [(xd, unit, pop, amount) for pop, amount in pops_closed]
+        cd, xd = int(created_day[i]), int(closed_day[i])
+        for level, code in units[i]:
+            mine += [(cd, level, code, pop, 1) for pop in pops_created]
+            mine += [(xd, level, code, pop, amount) for pop, amount in pops_closed]
         out.append(mine)
     return out
 
@@ -137,29 +136,49 @@ def window_days(start, end, tz: str) -> list[int] | None:
     return list(range(day_number(t0), day_number(t1)))
 
 
-def kpi_rows(counts: dict[tuple[str, str], int], hours: dict[str, list[int]], groups: dict[str, list[str]],
+def kpi_rows(counts: dict[tuple[str, str], int], p90_us: dict[str, tuple[int, int] | None], codes: list[str],
              rules: TicketRules | None = None) -> pd.DataFrame:
-    """The kept numbers per group, as `kpi_table` computes them for the same tickets.
+    """The kept numbers per unit, as `kpi_table` computes them for the same tickets.
 
-    counts: (unit, population) -> count over the window's days; hours: unit -> handling
-    times in microseconds over those days; groups: group key -> its units (a node: its
-    grids; a department: ["d:<name>"]). Columns: key, AGG_FIELDS and each rate's _num/_den.
+    counts: (code, population) -> count over the window's days ("handled_us": the summed
+    handling times, microseconds); p90_us: code -> the two handling times p90 interpolates
+    between (`p90_ranks` says which), None when nothing was handled; codes: the units, in
+    the table's order. Columns: key, AGG_FIELDS and each rate's _num/_den.
     """
     rules = rules or TicketRules()
     rows = []
-    for key, units in groups.items():
-        total = {pop: sum(counts.get((u, pop), 0) for u in units) for pop in POPULATIONS}
-        row: dict = {"key": key, "received": total["received"], "closed": total["closed"], "rated": total["rated"]}
+    for code in codes:
+        total = {pop: counts.get((code, pop), 0) for pop in POPULATIONS + ("handled_us",)}
+        row: dict = {"key": code, "received": total["received"], "closed": total["closed"], "rated": total["rated"]}
         for rate, (num, den) in AGG_RATES.items():
             n = total[f"{den}:satisfied"] + rules.w_basic * total[f"{den}:basic"] if num is None else total[num]
             d = total[den]
             row[f"{rate}_num"], row[f"{rate}_den"] = n, d
             row[rate] = n / d if d > 0 else np.nan
-        values = [v for u in units for v in hours.get(u, ())]
-        row["handled"] = len(values)
-        row["mean_handling_hours"], row["p90_handling_hours"] = handling_hours(values)
+        handled = total["handled"]
+        row["handled"] = handled
+        row["mean_handling_hours"] = total["handled_us"] * 1000 / handled / _HOUR_NS if handled else np.nan
+        row["p90_handling_hours"] = p90_from(handled, p90_us.get(code))
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def p90_ranks(n: int) -> tuple[int, int]:
+    """The 0-based ranks (in ascending order) of the two values p90 of n values lies between."""
+    h = (n - 1) * 0.9
+    lo = int(np.floor(h))
+    return lo, min(lo + 1, n - 1)
+
+
+def p90_from(n: int, values_us: tuple[int, int] | None) -> float:
+    """p90 in hours from the values at `p90_ranks(n)` (microseconds): linear interpolation,
+    as pandas' quantile computes it."""
+    if not n or values_us is None:
+        return np.nan
+    lo, _ = p90_ranks(n)
+    a, b = (v * 1000 / _HOUR_NS for v in values_us)
+    frac = (n - 1) * 0.9 - lo
+    return float(a + (b - a) * frac) if frac else float(a)
 
 
 def handling_hours(values_us: Iterable[int]) -> tuple[float, float]:

@@ -101,6 +101,8 @@ class TicketRules:
         only holidays known for years the calendar package does not cover.
     min_rank_volume: a unit is ranked only with at least this many tickets in
         received(W) ∪ due(W); the others are listed after it, marked too few (样本不足).
+    map_rate_bands / map_low_rate_bands: where the map's colour bands of the rates are cut
+        (better-high rates and the score ×100; better-low rates: return, repeat).
     """
 
     w_basic: float = 0.9
@@ -112,8 +114,14 @@ class TicketRules:
     extra_holidays: list[str] = field(default_factory=list)
     extra_workdays: list[str] = field(default_factory=list)
     min_rank_volume: int = 10
+    map_rate_bands: list[float] = field(default_factory=lambda: [0.80, 0.90, 0.95])
+    map_low_rate_bands: list[float] = field(default_factory=lambda: [0.02, 0.05, 0.10])
 
     def __post_init__(self) -> None:
+        for name in ("map_rate_bands", "map_low_rate_bands"):
+            cuts = getattr(self, name)
+            if len(cuts) != 3 or list(cuts) != sorted(cuts) or not all(0 <= c <= 1 for c in cuts):
+                raise ValueError(f"{name}: expected three increasing rates in 0..1, got {list(cuts)}")
         if not 0 <= self.min_rank_volume <= 10**9:
             raise ValueError(f"min_rank_volume: expected a ticket count >= 0, got {self.min_rank_volume}")
         if not 0 <= self.w_basic <= 1:

@@ -282,7 +282,7 @@ def test_acc041_security_headers(open_app):
     csp = r.headers["Content-Security-Policy"]
     assert "frame-ancestors 'none'" in csp and "object-src 'none'" in csp and "default-src 'self'" in csp
     script = re.search(r"script-src ([^;]*)", csp).group(1)
-    assert "'unsafe-inline'" not in script and "'sha256-" in script
+    assert "'unsafe-inline'" not in script and "'unsafe-eval'" not in script and "'sha256-" in script
     assert r.headers["X-Frame-Options"] == "DENY"
     assert r.headers["X-Content-Type-Options"] == "nosniff"
     assert r.headers["Referrer-Policy"] == "same-origin"

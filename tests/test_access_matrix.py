@@ -237,3 +237,74 @@ def test_mx009_unmasked_views_are_audited(setup):
     seen = [e for e in audit.entries(rt.store, 100, what="view_personal_data") if e["at"] >= t0]
     assert any(e["who"] == "sup.one" and e["view"] == "overdue" and e["rows"] > 0 for e in seen)
     assert not any(e["who"] == "op.one" for e in seen)
+
+
+# -- /api/v1: every route, each role, forged and missing identity ----------------------------------
+def api_paths(app):
+    """Every GET route of the OpenAPI document with its path parameters filled."""
+    c = app.server.test_client()
+    doc = c.get("/api/v1/openapi.json", headers=headers("admin")).json
+    out = []
+    for path, ops in doc["paths"].items():
+        for method in ops:
+            out.append((method.upper(), path))
+    return out
+
+
+def _fill(path, alarm_id, feed):
+    return ("/api/v1" + path).replace("{alarm_id}", alarm_id).replace("{id}", alarm_id) \
+        .replace("{name}", feed).replace("{fmt}", "csv").replace("{ID}", alarm_id).replace("{NAME}", feed)
+
+
+def test_mx010_every_api_route_refuses_forged_and_missing_identity(setup):
+    rt, app, *_ = setup
+    c = app.server.test_client()
+    routes = api_paths(app)
+    assert len(routes) >= 12
+    aid = stored_any(rt)
+    for method, path in routes:
+        url = _fill(path, aid, "hotline-12345")
+        send = c.get if method == "GET" else (lambda u, headers=None, **kw: c.post(
+            u, json={"note": "x"}, headers={"Origin": "http://localhost", **(headers or {})}, **kw))
+        assert send(url).status_code == 401, url                                 # proxy mode: no identity
+        r = send(url, headers={"X-Cityops-Role": "admin", "X-Cityops-User": "mayor.wang"},
+                 environ_overrides={"REMOTE_ADDR": "192.0.2.10"})
+        assert r.status_code == 401, url
+
+
+def stored_any(rt):
+    return next(iter(rt.store.dataset("alarms").all()[1]))["alarm_id"]
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_mx011_every_api_route_each_role_scope_and_masking(setup, role):
+    rt, app, tree, district, other, raw = setup
+    c = app.server.test_client()
+    r = rt.settings.access.roles[role]
+    real_phones = {p for p in raw["caller_phone"].dropna().astype(str) if len(p) >= 7}
+    aid = stored_any(rt)
+    for method, path in api_paths(app):
+        if method != "GET":
+            continue
+        url = _fill(path, aid, "hotline-12345")
+        resp = c.get(url, headers=headers(role, dept="城管局"))
+        assert resp.status_code in (200, 400, 403, 404), (url, resp.status_code)
+        if resp.status_code != 200:
+            continue
+        body = resp.get_data(as_text=True) if "json" in (resp.mimetype or "") or "csv" in (resp.mimetype or "") else ""
+        if not r.see_personal_data and body:
+            leaked = [p for p in real_phones if p in body]
+            assert not leaked, (url, leaked[:3])                                 # 0 unmasked fields
+        if path == "/tickets" and r.areas:
+            rows = resp.json["rows"]
+            assert all(in_area(tree, raw.loc[x["ticket_id"], "grid"], district) for x in rows)
+    if r.areas:   # crafted: an area outside the scope
+        assert c.get(f"/api/v1/kpi?area={other}", headers=headers(role)).status_code == 403
+        assert c.get(f"/api/v1/tickets?area={other}", headers=headers(role)).status_code == 403
+    # writes: refused ones leave the alarm unchanged
+    active = [a for a in rt.store.dataset("alarms").all()[1] if a.get("status") == "active"]
+    if active and not r.act_on_alarms:
+        a = active[0]
+        resp = c.post(f"/api/v1/alarms/{a['alarm_id']}/acknowledge", json={"note": "x"},
+                      headers={**headers(role), "Origin": "http://localhost"})
+        assert resp.status_code == 403 and stored(rt, a["alarm_id"]) == a

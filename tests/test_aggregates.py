@@ -18,7 +18,7 @@ import orjson
 import pandas as pd
 import pytest
 
-from dashboard.aggregates import TicketAggregates, node_units
+from dashboard.aggregates import TicketAggregates
 from dashboard.settings import FeedSettings, load_settings
 from feeds.poller import Poller
 from feeds.records import tickets_frame
@@ -111,25 +111,25 @@ def compare(agg: TicketAggregates, tree: AreaTree, records: list[dict], rnd: ran
         end = start + pd.Timedelta(days=days)
         now = end + pd.Timedelta(minutes=rnd.randrange(0, 3 * 24 * 60))
         scan = scan_tables(records, tree, now, start, end, rules)
-        groups = {"all": node_units(tree, None)}
-        for level in ("street", "community", "grid"):
-            groups.update({f"{level}:{c}": node_units(tree, c) for c in tree.codes_at(level)})
         depts = sorted({r.get("department") for r in records if r.get("department")}) + [None]
-        groups.update({f"d:{d}": ["d:" + (d or "")] for d in depts})
-        kept = agg.table(groups, start, end).set_index("key")
+        kept = {"city": agg.table("city", [tree.root.code], start, end),
+                "department": agg.table("dept", [d or "" for d in depts], start, end)}
+        for level in ("street", "community", "grid"):
+            kept[level] = agg.table(level, tree.codes_at(level), start, end)
         fields = list(ta.AGG_FIELDS) + [f"{r}_{x}" for r in ta.AGG_RATES for x in ("num", "den")]
         checked = 0
         for level, table in scan.items():
+            mine = kept[level].set_index("key")
             for row in table.to_dict("records"):
                 if level == "city":
-                    key = "all"
+                    key = tree.root.code
                 elif level == "department":
-                    key = f"d:{row['key']}"
+                    key = row["key"] or ""
                 else:
                     if row["key"] is None:
                         continue           # tickets placed above this level: not a node of it
-                    key = f"{level}:{row['key']}"
-                got = kept.loc[key]
+                    key = row["key"]
+                got = mine.loc[key]
                 for f in fields:
                     want, have = row[f], got[f]
                     if isinstance(want, float) and np.isnan(want):
@@ -163,9 +163,10 @@ def test_agg001_random_histories_through_the_poller_equal_the_scan(seed, poll_st
     tree = AreaTree.build(ROWS)
     compare(agg, tree, list(stored.values()), rnd, settings.tickets)
 
-    # withdrawals (flagged by the feed): in no population, through the same store path
+    # withdrawals (`withdrawn_at`, as the poller's sweep marks them): in no population
     gone = rnd.sample(sorted(stored), 30)
-    withdrawn = [dict(stored[t], withdrawn=True, updated_at=iso(BASE + timedelta(days=40))) for t in gone]
+    when = iso(BASE + timedelta(days=40))
+    withdrawn = [dict(stored[t], withdrawn_at=when, updated_at=when) for t in gone]
     agg.upsert(withdrawn)
     agg.upsert(withdrawn[:10])                       # delivered twice: counted once
     assert agg.check() == []
@@ -186,8 +187,8 @@ def test_agg002_check_finds_a_counter_that_drifted(embedded_store):
     rnd = random.Random(9)
     agg.upsert([v for i in range(40) for v in history(rnd, f"T{i}")][::-1])
     assert agg.check() == []
-    day = embedded_store.tickets.agg_days()[0]
-    key = f"{embedded_store.tickets.k_agg}:c:{day}"
+    day, level = embedded_store.tickets.agg_cells()[0]
+    key = f"{embedded_store.tickets.k_agg}:c:{day}:{level}"
     field = next(iter(embedded_store.r.hkeys(key)))
     embedded_store.r.hincrby(key, field, 1)
     problems = agg.check()
@@ -224,8 +225,8 @@ def test_agg003_cli_rebuild_and_check(external_redis_url, tmp_path):
 
         done = cli("check-aggregates")
         assert done.returncode == 0 and orjson.loads(done.stdout) == {"tickets": 60, "problems": []}
-        day = store.tickets.agg_days()[0]
-        store.r.hincrby(f"{store.tickets.k_agg}:c:{day}", "g:S0K0G0|received", 5)
+        day, _ = store.tickets.agg_cells()[0]
+        store.r.hincrby(f"{store.tickets.k_agg}:c:{day}:grid", "S0K0G0|received", 5)
         done = cli("check-aggregates")
         assert done.returncode == 1 and len(orjson.loads(done.stdout)["problems"]) == 1
         done = cli("rebuild-aggregates")

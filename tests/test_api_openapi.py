@@ -136,6 +136,8 @@ def test_apo003_exports_are_the_page_buttons_files(client, api, demo_runtime):
         err = client.get(PREFIX + f"/export/industry_low_efficiency.csv?{q}", headers=leader)
         assert err.status_code == 400 and err.get_json()["error"]["message"].startswith(param), q
     assert client.get(PREFIX + "/export/overdue.pdf", headers=leader).status_code == 404
+    err = client.get(PREFIX + "/export/overdue.csv?department=no-such-bureau", headers=leader)
+    assert err.status_code == 400 and err.get_json()["error"]["message"].startswith("department: expected")
 
 
 def test_apo004_store_away_is_a_json_503_not_a_500(client, demo_runtime):

@@ -38,3 +38,24 @@ def test_tkb001_click_a_district_row_then_go_back(dash_duo, demo_runtime):
     assert "node=" not in dash_duo.driver.current_url
     dash_duo.wait_for_element(f'#tk-table .ag-row[row-id="{district.code}"]', timeout=30)
     assert not [e for e in dash_duo.get_logs() or [] if e.get("level") == "SEVERE"]
+
+
+def test_tkb002_table_fits_1920_and_the_legend_has_units(dash_duo, demo_runtime):
+    """At 1920×1080 the drill table's core columns (satisfaction included) are on screen,
+    the map legend names the unit, and a short window's chart labels each day once."""
+    from dashboard.app_factory import create_app
+
+    dash_duo.start_server(create_app(demo_runtime))
+    dash_duo.driver.set_window_size(1920, 1080)
+    dash_duo.wait_for_page(url=dash_duo.server_url + "/tickets?win=this_week&metric=satisfaction_rate", timeout=60)
+    dash_duo.wait_for_contains_text("#tk-info", "本周", timeout=60)
+    dash_duo.wait_for_element('#tk-table .ag-header-cell[col-id="score"]', timeout=30)
+    grid = dash_duo.find_element("#tk-table .ag-body-viewport").rect
+    for col in ("satisfaction_rate", "score"):
+        cell = dash_duo.find_element(f'#tk-table .ag-header-cell[col-id="{col}"]').rect
+        assert cell["x"] + cell["width"] <= grid["x"] + grid["width"] + 1, col
+    dash_duo.wait_for_contains_text("#tk-legend", "满意率 (%)", timeout=20)
+    assert "≥ 95%" in dash_duo.find_element("#tk-legend").text
+    ticks = [t.text for t in dash_duo.find_elements("#tk-trend .xtick text")]
+    assert ticks and len(ticks) == len(set(ticks)), ticks
+    dash_duo.driver.save_screenshot("/tmp/people_tickets.png")

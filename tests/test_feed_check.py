@@ -118,3 +118,47 @@ def test_industry_options_come_from_a_feeds_entry(tmp_path):
     out = check("industry", "canonical", f, str(cfg), "tax-bureau")
     accounted(out, 1)
     assert out["records"][0]["land_mu"] == pytest.approx(10.0, abs=1e-6)   # 6,666.7 m² = 10 亩
+
+
+def _open311_items(n: int) -> list[dict]:
+    return [{"service_request_id": str(i), "status": "open", "service_name": "路灯",
+             "requested_datetime": "2026-11-20T10:00:00+08:00"} for i in range(n)]
+
+
+def test_fck010_a_saved_response_that_is_one_page_of_more_says_so(tmp_path, capsys):
+    body = json.dumps(_open311_items(100)).encode()
+    bare = tmp_path / "requests.json"
+    bare.write_bytes(body)
+    out = check("tickets", "open311", bare)
+    assert len(out["records"]) == 100 and out["page"]["more"] == "possibly"
+    # saved with its headers (curl -i): the next-page link is definite
+    full = tmp_path / "with-headers.json"
+    full.write_bytes(b'HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n'
+                     b'Link: <https://x.example/open311/v2/requests.json?page=2>; rel="next"\r\n\r\n' + body)
+    out = check("tickets", "open311", full)
+    assert len(out["records"]) == 100 and out["page"]["more"] == "yes"
+    assert main(["feed", "check", "--kind", "tickets", "--format", "open311", str(full)]) == 0
+    assert "one page of more" in capsys.readouterr().out
+    total = tmp_path / "total.json"
+    total.write_bytes(b"HTTP/1.1 200 OK\nX-Total-Count: 250\n\n" + json.dumps(_open311_items(37)).encode())
+    assert check("tickets", "open311", total)["page"] == {
+        "more": "yes", "items": 37, "total": 250,
+        "why": "the server counts 250 items, the file holds 37: one page of more"}
+    canon = tmp_path / "page.jsonl"
+    canon.write_bytes(b"HTTP/1.1 200 OK\r\nX-Has-More: true\r\n\r\n"
+                      b'{"ticket_id":"A","status":"registered","created_at":"2026-11-20T10:00:00+08:00"}\n')
+    out = check("tickets", "canonical", canon)
+    assert len(out["records"]) == 1 and out["page"]["more"] == "yes"
+    last = tmp_path / "last.jsonl"
+    last.write_bytes(b"HTTP/1.1 200 OK\r\nX-Has-More: false\r\n\r\n"
+                     b'{"ticket_id":"A","status":"registered","created_at":"2026-11-20T10:00:00+08:00"}\n')
+    assert check("tickets", "canonical", last)["page"]["more"] == "no"
+
+
+def test_fck011_open311_xml_saved_response(tmp_path):
+    f = tmp_path / "requests.xml"
+    f.write_bytes(b'<?xml version="1.0"?><service_requests><request><service_request_id>9</service_request_id>'
+                  b"<status>closed</status><requested_datetime>2026-11-20T10:00:00+08:00</requested_datetime>"
+                  b"<updated_datetime>2026-11-20T12:00:00+08:00</updated_datetime></request></service_requests>")
+    out = check("tickets", "open311", f)
+    assert len(out["records"]) == 1 and out["records"][0]["closed_at"] == "2026-11-20T04:00:00Z"

@@ -196,7 +196,7 @@ def test_kpf001_mixed_csv_same_frame_and_rejects(readers) -> None:
     assert reasons["B09"].startswith("status: expected one of")
     assert reasons["B16"] == "lat: expected a number, got 'abc'"
     assert reasons["B17"] == "lat: expected -90..90, got '91'"
-    assert reasons["B24"].startswith("closed_at: 2026-11-03T00:59:59Z is before created_at")
+    assert reasons["B24"].startswith("closed_at: 2026-11-03T00:59:59.900000Z is before created_at")
     assert [r.reason for r in rejects if r.ticket_id is None] == ["ticket_id: missing"] * 2
     narrow = ["ticket_id", "status", "created_at", "caller_name", "caller_phone"]    # excerpts are cut short
     _, (b09,) = assert_same(csv_text([r for r in MIXED if r["ticket_id"] == "B09"], narrow).encode(), "csv")

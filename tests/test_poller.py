@@ -29,7 +29,7 @@ def sim():
 
 def canonical_feed(url: str, **kw) -> FeedSettings:
     args = dict(name="hotline", kind="tickets", format="canonical", url=f"{url}/canonical/tickets.jsonl",
-                updated_since_param="updated_since", page_limit=5000, interval_s=1, timeout_s=2)
+                updated_since_param="updated_since", page_limit=5000, interval_s=1, timeout_s=4)   # < hang_s
     args.update(kw)
     return FeedSettings(**args)
 

@@ -6,7 +6,10 @@ Formats: tickets `open311`, `canonical` (CSV or JSON Lines, by file name); senso
 `json` (a utility's own JSON, mapped by the settings), `fiware` (any NGSI form),
 `sensorthings`; industry `canonical` (CSV or XLSX, headers mapped by the settings).
 Prints `{"records": [...], "rejects": [{"index", "reason", "excerpt"}]}`: every input
-item is in exactly one list. Exit 0 when the file was read, whatever was rejected; 2,
+item is in exactly one list. For tickets also `"page": {"more": yes|possibly|no|unknown,
+"why", "items", "total"}`: whether the file is one page of more — from its headers when
+saved with them (`curl -i`: `Link rel=next`, `X-Next-Page-URL`, `X-Has-More`,
+`X-Total-Count`/`X-Result-Count`), else "possibly" when it holds exactly a common page size. Exit 0 when the file was read, whatever was rejected; 2,
 with a message on stderr, when the file cannot be read or parsed at all, or the options
 or settings are wrong.
 
@@ -69,8 +72,55 @@ def _feed(settings, kind: str, name: str | None):
 def _tickets(fmt: str, data: bytes, path: Path) -> tuple[list, list]:
     from feeds import canonical, open311
     if fmt == "open311":
-        return open311.parse_requests(data)
+        xml = path.suffix.lower() == ".xml" or data.lstrip()[:1] == b"<"
+        return open311.parse_requests(data, fmt="xml" if xml else "json")
     return canonical.parse_tickets(data, canonical.detect_format(path.name))
+
+
+# page sizes servers use: a response holding exactly this many items is probably one page of more
+COMMON_PAGE_SIZES = (20, 25, 50, 100, 200, 250, 500, 1000, 2000, 5000, 10000)
+
+
+def split_http(data: bytes) -> tuple[dict[str, str], bytes]:
+    """A response saved with its headers (`curl -i`, `curl -D -`) → (headers, body); a bare
+    body → ({}, body)."""
+    headers: dict[str, str] = {}
+    while data.startswith(b"HTTP/"):
+        cut = min((i for i in (data.find(b"\r\n\r\n"), data.find(b"\n\n")) if i >= 0), default=-1)
+        if cut < 0:
+            break
+        head, data = data[:cut], data[cut:].lstrip(b"\r\n")
+        headers = {}
+        for line in head.decode("latin-1").splitlines()[1:]:
+            if ":" in line:
+                k, v = line.split(":", 1)
+                headers[k.strip().lower()] = v.strip()
+    return headers, data
+
+
+def page_info(kind: str, headers: dict[str, str], items: int) -> dict:
+    """Is the saved response one page of more? From its headers when saved with them
+    (`Link: rel="next"`, `X-Next-Page-URL`, `X-Has-More`, a total header), else from its size."""
+    total = next((int(headers[h]) for h in ("x-total-count", "x-result-count")
+                  if headers.get(h, "").strip().isdigit()), None)
+    if 'rel="next"' in headers.get("link", "") or "rel=next" in headers.get("link", "") \
+            or headers.get("x-next-page-url"):
+        return {"more": "yes", "items": items, "total": total,
+                "why": "the response links a next page: this file is one page of more"}
+    has_more = headers.get("x-has-more", "").lower()
+    if has_more in ("true", "1", "yes"):
+        return {"more": "yes", "items": items, "total": total,
+                "why": "X-Has-More: true — this file is one page of more"}
+    if total is not None and items < total:
+        return {"more": "yes", "items": items, "total": total,
+                "why": f"the server counts {total} items, the file holds {items}: one page of more"}
+    if headers:
+        return {"more": "no", "items": items, "total": total, "why": "the headers say this is all"}
+    if items in COMMON_PAGE_SIZES:
+        return {"more": "possibly", "items": items, "total": None,
+                "why": f"exactly {items} items, a common page size: probably one page of more "
+                       "(save the response with its headers, curl -i, to know; the feed pages on its own)"}
+    return {"more": "unknown", "items": items, "total": None, "why": "saved without headers"}
 
 
 def _sensors(fmt: str, data: bytes, settings_all, feed) -> tuple[list, list]:
@@ -119,6 +169,7 @@ def check(kind: str, fmt: str, path: str | Path, config: str | None = None, feed
         raise CheckError(f"cannot read {path}: {exc.strerror or exc}") from None
     settings = _settings(config)
     entry = _feed(settings, kind, feed) if kind != "tickets" else None
+    headers, data = split_http(data)
     from feeds.base import FeedError
     try:
         if kind == "tickets":
@@ -132,7 +183,10 @@ def check(kind: str, fmt: str, path: str | Path, config: str | None = None, feed
     except (FeedError, ValueError, LookupError, OSError) as exc:
         # FeedError, PayloadError, FeedFormatError, IndustryFeedError …: the file as a whole
         raise CheckError(f"cannot parse {path} as {kind}/{fmt}: {exc}") from None
-    return {"records": records, "rejects": [_reject(r) for r in rejects]}
+    out = {"records": records, "rejects": [_reject(r) for r in rejects]}
+    if kind == "tickets":
+        out["page"] = page_info(kind, headers, len(records) + len(rejects))
+    return out
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -154,6 +208,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 def _summary(out: dict) -> str:
     lines = [f"{len(out['records'])} records, {len(out['rejects'])} rejects"]
     lines += [f"  #{r['index']}: {r['reason']}" for r in out["rejects"]]
+    page = out.get("page")
+    if page and page["more"] in ("yes", "possibly"):
+        lines.append(f"page: {page['why']}")
     return "\n".join(lines)
 
 
