@@ -311,7 +311,10 @@ def register(server: Flask, rt) -> None:
     @bp.get("/feeds")
     def api_feeds():
         viewer()
-        return json_response({"feeds": feed_items(rt, datetime.now(timezone.utc).timestamp())})
+        # the store's persistence beside the feeds: alarms, acknowledgements and the audit
+        # trail survive a Redis restart only if it keeps them (`Runtime.store_status`)
+        return json_response({"feeds": feed_items(rt, datetime.now(timezone.utc).timestamp()),
+                              "store": rt.store_status()})
 
     @bp.get("/feeds/<name>/rejects")
     def api_rejects(name: str):
