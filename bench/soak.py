@@ -139,10 +139,11 @@ class Viewers:
             for body in self.bodies:
                 t0 = time.monotonic()
                 try:
-                    r = s.post(f"{self.base}/_dash-update-component", data=body, headers=headers, timeout=60)
+                    r = s.post(f"{self.base}/_dash-update-component", data=body.encode("utf-8"),
+                               headers=headers, timeout=60)
                     outcome = "ok" if r.status_code in (200, 204) else \
                         ("5xx" if r.status_code >= 500 else f"http{r.status_code}")
-                except requests.RequestException as exc:
+                except Exception as exc:  # noqa: BLE001 - counted, the viewer goes on
                     outcome = "exc:" + type(exc).__name__
                 with self.lock:
                     self.samples.append((time.time(), time.monotonic() - t0, outcome))

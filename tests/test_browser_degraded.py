@@ -96,7 +96,7 @@ def test_brd001_wall_keeps_its_numbers_under_a_banner_and_recovers(dash_duo, run
         visible, text = banner(dash_duo)
         assert "数据存储不可达 · 自 " in text and "画面数据龄" in text, text
         assert tile_texts(dash_duo) == shown                   # the page keeps what it showed
-        statuses = [requests.post(f"{base}/_dash-update-component", data=b,
+        statuses = [requests.post(f"{base}/_dash-update-component", data=b.encode("utf-8"),
                                   headers={"Content-Type": "application/json", "Origin": base}, timeout=30).status_code
                     for b in bodies]
         assert 500 not in statuses and set(statuses) <= {200, 204}, statuses
