@@ -72,6 +72,6 @@ builtins.__import__ = _shifting_import
 
 if __name__ == "__main__":
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-    from dashboard.cli import main
+    from dashboard.app.cli import main
 
     sys.exit(main(sys.argv[1:]))

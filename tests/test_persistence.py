@@ -128,7 +128,7 @@ def test_per005_healthz_reports_the_store(redis_proc):
 
 def test_per006_api_feeds_carries_the_store_block(redis_proc, tmp_path):
     """`/api/v1/feeds` says beside the feeds whether the store keeps what it holds."""
-    from dashboard.settings import StoreSettings, with_changes
+    from dashboard.config.settings import StoreSettings, with_changes
     from tests.api_helpers import api_app
 
     server = redis_proc(*NOTHING_KEPT)
