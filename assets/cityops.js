@@ -36,6 +36,28 @@ window.cityops = Object.assign(window.cityops || {}, {
         var v = (h.values || {})[code] || 0, o = (h.overdue || {})[code] || 0;
         return esc(feature.properties.name) + "<br>" + esc(h.label) + " " + esc(v) + (o ? " · ⚠ " + esc(o) : "");
       }, {className: "area-label", sticky: true});
+      layer.once("add", function () { window.cityops.map.watch(layer._map); });
+    },
+    /* the wall map fills its panel: fitted to its shapes whenever the panel's size changes
+       (4K, a spliced wall, the chips and legend settling, emergency mode's other layout) */
+    watch: function (map) {
+      if (!map || map._cityopsWatched) { return; }
+      map._cityopsWatched = true;
+      var fit = function () {
+        map.invalidateSize();
+        var b = null;
+        map.eachLayer(function (l) {
+          if (l.feature && l.getBounds) {
+            var lb = l.getBounds();
+            b = b ? b.extend(lb) : L.latLngBounds(lb.getSouthWest(), lb.getNorthEast());
+          }
+        });
+        if (b && b.isValid()) { map.fitBounds(b, {padding: [6, 6], animate: false}); }
+      };
+      var later = function () { clearTimeout(map._cityopsFit); map._cityopsFit = setTimeout(fit, 120); };
+      if (window.ResizeObserver) { new ResizeObserver(later).observe(map.getContainer()); }
+      map.on("layeradd", later);
+      later();
     }
   }
 });

@@ -46,10 +46,10 @@ sys.path.insert(0, str(ROOT / "bench"))
 import redis  # noqa: E402
 
 from bench_tickets import load_areas, synthetic_tickets  # noqa: E402
-from dashboard.aggregates import TicketAggregates  # noqa: E402
+from dashboard.store.aggregates import TicketAggregates  # noqa: E402
 from dashboard.store import Store  # noqa: E402
-from feeds.canonical_columns import parse_tickets_records  # noqa: E402
-from feeds.open311 import parse_requests  # noqa: E402
+from feeds.tickets.canonical_columns import parse_tickets_records  # noqa: E402
+from feeds.tickets.open311 import parse_requests  # noqa: E402
 from feeds.records import TICKET_FIELDS, TIME_FIELDS, tickets_frame  # noqa: E402
 from metrics import ticket_aggregates as ta  # noqa: E402
 from metrics import tickets as tk  # noqa: E402
@@ -195,6 +195,9 @@ def duckdb_street_table(df: pd.DataFrame, street: pd.Series, t0, t1) -> pd.DataF
 
 
 def main() -> None:
+    import signal
+
+    signal.signal(signal.SIGTERM, lambda *a: (_ for _ in ()).throw(KeyboardInterrupt()))  # run `finally`
     ap = argparse.ArgumentParser()
     ap.add_argument("--rows", type=int, default=1_000_000)
     ap.add_argument("--open311", type=int, default=200_000)

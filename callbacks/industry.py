@@ -1,5 +1,5 @@
 """/industry: the URL (`?node=&period=&street=&park=&grade=&industry=&ent=`) is the state;
-callbacks read it, ask dashboard.industry_views (grading memoized per data version) and
+callbacks read it, ask dashboard.queries.industry_views (grading memoized per data version) and
 fill the shell.
 
 - `navigate`: period and filter choices and clicks (ranking, low list, scatter, map) → a
@@ -21,11 +21,12 @@ from dataclasses import asdict
 
 from dash import Input, Output, State, ctx, dcc, html, no_update
 
-from dashboard import exports
-from dashboard import industry_views as iv
-from dashboard.access import Viewer
+from dashboard.queries import exports
+from dashboard.queries import industry_views as iv
+from dashboard.queries.access import Viewer
 from layouts import ids
 from layouts import industry as view
+from layouts.industry import missing_text
 from layouts import industry_detail as detail_view
 from layouts import industry_tables as tables
 from layouts.components import feed_chips
@@ -229,9 +230,13 @@ def export_file(fmt: str, search, lang, rt, viewer) -> tuple[bytes, str] | None:
     headers = {c: t(f"industry.col.{c}", lang) for c in iv.EXPORT_COLUMNS}
     headers.update({k: f"{t('industry.ind.' + k, lang)}({t('industry.unit.' + k, lang)})"
                     for k in iv.EXPORT_COLUMNS if f"industry.ind.{k}" in TEXT})
-    headers.update({"district_name": t("industry.col.district", lang), "street_name": t("industry.col.street", lang)})
+    headers.update({"district_name": t("industry.col.district", lang), "street_name": t("industry.col.street", lang),
+                    "what_if_grade": t("industry.col.what_if_grade", lang),
+                    "what_if_tax_per_mu": f"{t('industry.col.what_if', lang)}({t('industry.unit.tax_per_mu', lang)})",
+                    "note": t("industry.col.reason", lang)})
     name = f"{t('industry.low_file', lang)}_{period}" + (f"_{node}" if node else "")
-    out = iv.export_frame(low, headers)
+    out = iv.export_frame(low, headers, missing_words=lambda m: missing_text(m, lang),
+                          negative_tax_note=t("industry.negative_tax", lang))
     data = exports.export_for(rt.store, viewer, "industry_low_efficiency", out, fmt,
                               {"period": period, "node": node, **{k: v for k, v in asdict(f).items() if v}},
                               masked=True, sheet="low-efficiency")
@@ -239,7 +244,7 @@ def export_file(fmt: str, search, lang, rt, viewer) -> tuple[bytes, str] | None:
 
 
 def register(app, rt) -> None:
-    from dashboard.access import current_viewer
+    from dashboard.queries.access import current_viewer
 
     def viewer():
         return current_viewer(rt.settings.access)

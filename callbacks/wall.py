@@ -64,7 +64,7 @@ def update(n_intervals, lang: str | None, rt, viewer, now: datetime | None = Non
 
 
 def register(app, rt) -> None:
-    from dashboard.access import current_viewer
+    from dashboard.queries.access import current_viewer
 
     app.callback(
         Output(ids.kpi(ALL), "children"), Output(ids.kpi_tile(ALL), "className"),
@@ -75,7 +75,46 @@ def register(app, rt) -> None:
     # the shapes' URL carries the tree's version: a tree loaded (or redrawn) after the page
     # opened is fetched again by the browser
     app.callback(Output(ids.WALL_AREAS, "url"), Input(ids.TICK, "n_intervals"))(lambda n: areas_url(rt))
+    app.clientside_callback(_SCALE_JS, Output(ids.WALL_SCALE, "data"), Input(ids.WALL_ROOT, "id"))
+    # the chart sized once the screen is known (the map fits its panel in the browser:
+    # assets/cityops.js map.watch)
+    app.callback(Output(ids.WALL_TREND, "figure", allow_duplicate=True), Input(ids.WALL_SCALE, "data"),
+                 prevent_initial_call=True)(scale_view)
+    app.callback(Output(ids.WALL_LEGEND, "children"), Input(ids.WALL_AREAS, "hideout"), State(ids.LANG, "data"))(
+        map_legend)
     register_alarms(app, rt)
+
+
+# the screen's size unit, as the CSS computes it (var(--s)): 1 at 1920×1080, 2 at 3840×2160
+_SCALE_JS = """
+function (id) {
+  return Math.max(1, Math.min(window.innerWidth / 1920, window.innerHeight / 1080));
+}
+"""
+
+
+def scale_view(scale):
+    """The trend figure's Patch for the screen's size unit: the chart's axes, legend and
+    margins grow with the screen like everything else."""
+    s = float(scale or 1)
+    fig = Patch()
+    fig["layout"]["font"]["size"] = round(18 * s)
+    fig["layout"]["margin"] = {"l": round(60 * s), "r": round(20 * s), "t": round(10 * s), "b": round(40 * s)}
+    fig["data"][1]["line"]["width"] = round(4 * s)
+    fig["data"][1]["marker"]["size"] = round(7 * s)
+    return fig
+
+
+def map_legend(hideout: dict | None, lang: str | None) -> list:
+    """What the wall map's colours mean: open tickets from 0 to the largest street (件), a red
+    edge for streets with overdue tickets; in emergency mode the alarm levels (CSS)."""
+    from metrics.alarm_rules import LEVELS
+    lang = lang or "zh"
+    top = int((hideout or {}).get("max") or 0)
+    return [html.Span(t("wall.legend.open", lang)), html.Span("0"), html.Span(className="ramp"),
+            html.Span(f"{top:,}"), html.Span(className="edge"), html.Span(t("wall.legend.overdue", lang)),
+            html.Span(className="levels", children=[html.Span(t("wall.legend.alarms", lang))] + [
+                html.Span(t(f"alarms.level.{lv}", lang), className=f"legend-dot lv{lv}") for lv in LEVELS])]
 
 
 def areas_url(rt) -> str:
@@ -86,7 +125,7 @@ def areas_url(rt) -> str:
 def alarm_part(lang: str | None, rt, viewer, now: datetime | None = None) -> tuple:
     """(the network × level table and, for emergency mode, the serious alarms listed;
     the active level I/II alarms the browser compares with those it has seen, to flash)."""
-    from dashboard import alarm_views
+    from dashboard.queries import alarm_views
     from layouts.alarm_page import page_href
     from metrics.alarm_rules import LEVEL_NAMES, LEVELS
 
@@ -117,6 +156,15 @@ def alarm_part(lang: str | None, rt, viewer, now: datetime | None = None) -> tup
         ]) for r in rows[:12]])
     table = html.Table([html.Thead(head), html.Tbody(body)], className="wall-alarm-table")
     return [table, listed], serious
+
+
+def alarm_markers(rt, viewer, now: datetime | None = None) -> dict:
+    """The active alarms as map points for the wall (shown in emergency mode)."""
+    from dashboard.queries import alarm_views
+    if not rt.queries.sensor_feeds_configured():
+        return {"type": "FeatureCollection", "features": []}
+    rows = alarm_views.active_list(rt, viewer, now or datetime.now(timezone.utc))
+    return alarm_views.alarm_features(rows, alarm_views.alarms(rt, viewer))
 
 
 _FLASH_SHOW_JS = """
@@ -153,7 +201,7 @@ def emergency_mode(rt) -> dict:
 def switch_emergency(rt, viewer, on: bool | None = None) -> dict:
     """Turn emergency mode on/off (toggle when `on` is None) for a viewer with
     `switch_emergency_mode`; refused and audited for anyone else. Returns the mode now."""
-    from dashboard import audit
+    from dashboard.store import audit
 
     now = emergency_mode(rt)
     if not viewer.switch_emergency_mode:
@@ -175,11 +223,13 @@ def mode_update(trigger, rt, viewer, clicks: int | None = 1) -> str:
 
 
 def register_alarms(app, rt) -> None:
-    from dashboard.access import current_viewer
+    from dashboard.queries.access import current_viewer
 
     app.callback(Output(ids.WALL_ALARMS, "children"), Output(ids.WALL_SERIOUS, "data"),
                  Input(ids.WALL_ALARM_TICK, "n_intervals"), State(ids.LANG, "data"))(
         lambda n, lang: alarm_part(lang, rt, current_viewer(rt.settings.access)))
+    app.callback(Output(ids.WALL_ALARM_MARKERS, "data"), Input(ids.WALL_ALARM_TICK, "n_intervals"))(
+        lambda n: alarm_markers(rt, current_viewer(rt.settings.access)))
     app.clientside_callback(
         "function (serious, seen, sound) { return window.cityops.wallAlarms.flash(serious, seen, sound); }",
         Output(ids.WALL_ALARM_SEEN, "data"), Output(ids.WALL_FLASH_DATA, "data"),

@@ -76,9 +76,15 @@ def placement_list(counts: dict[str, int], lang: str) -> html.Ul:
 
 
 def unplaced_columns(lang: str) -> list[dict]:
-    return [{"field": f, "headerName": t(f"tickets.col.{f}", lang), "width": w, "tooltipField": f}
-            for f, w in (("ticket_id", 170), ("created_at", 150), ("category", 140), ("status", 96),
-                         ("department", 150), ("caller_name", 96), ("caller_phone", 130))]
+    from layouts.i18n import ref_data
+    cols = []
+    for f, w in (("ticket_id", 170), ("created_at", 150), ("category", 140), ("status", 96),
+                 ("department", 150), ("caller_name", 96), ("caller_phone", 130)):
+        col = {"field": f, "headerName": t(f"tickets.col.{f}", lang), "width": w, "tooltipField": f}
+        if ref_data(f, lang):            # coded values in words (派遣, not "dispatched")
+            col["refData"] = ref_data(f, lang)
+        cols.append(col)
+    return cols
 
 
 def health_table(rows: list[list], lang: str) -> html.Table:

@@ -17,6 +17,9 @@ WALL_AREAS = "wall-areas"
 WALL_TREND = "wall-trend"
 WALL_CATEGORIES = "wall-categories"
 WALL_NOTICE = "wall-notice"
+WALL_LEGEND = "wall-legend"          # what the map's colours mean (units), and the alarm levels
+WALL_SCALE = "wall-scale"            # dcc.Store: the screen's size unit (1 at 1920×1080, 2 at 4K)
+WALL_ALARM_MARKERS = "wall-alarm-markers"   # the active alarms on the wall map (emergency mode)
 
 
 def kpi(metric: str) -> dict:
@@ -92,6 +95,8 @@ TK_MEMBERS_PART = "tk-members-part"
 TK_MEMBERS_GRID = "tk-members-grid"
 TK_MEMBERS_NOTE = "tk-members-note"
 TK_MEMBERS_CLOSE = "tk-members-close"
+TK_MEMBERS_EXPORT = "tk-members-export"  # the list as CSV (a link: same query, masked, audited)
+TK_MEMBERS_LINK = "tk-members-link"      # the page URL that opens this list
 TK_MEMBERS_QUERY = "tk-members-query"  # store: which number is open
 
 # /overdue (department heads' board)

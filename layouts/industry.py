@@ -15,7 +15,7 @@ from dash import dcc, html
 from dash_extensions.javascript import Namespace
 
 from layouts import ids
-from layouts.i18n import grid_locale, t
+from layouts.i18n import TEXT, grid_locale, t
 from metrics.industry_rules import GRADES, INDICATORS
 
 NS = Namespace("cityops", "industry")
@@ -47,9 +47,16 @@ def reason_text(reason: str | None, lang: str, threshold: float) -> str:
 
 
 def missing_text(missing: str | None, lang: str) -> str:
+    """The missing inputs in words (研发强度、综合能耗(吨标煤)), never their internal ids."""
     if not missing:
         return ""
-    return "、".join(t(f"industry.ind.{m}", lang) for m in str(missing).split(",") if m)
+
+    def word(m: str) -> str:
+        for key in (f"industry.ind.{m}", f"industry.col.{m}"):
+            if key in TEXT:
+                return t(key, lang)
+        return m
+    return ("、" if lang != "en" else ", ").join(word(m) for m in str(missing).split(",") if m)
 
 
 # -- the shell --------------------------------------------------------------------------

@@ -19,6 +19,7 @@ from layouts.i18n import t
 from metrics.tickets import RATE_FORMULAS
 
 NS = Namespace("cityops", "map")
+ALARM_NS = Namespace("cityops", "alarms")
 
 
 @dataclass(frozen=True)
@@ -59,10 +60,13 @@ def area_map(geojson_url: str, bounds, tile_url: str, attribution: str) -> dl.Ma
     layers.append(dl.GeoJSON(id=ids.WALL_AREAS, url=geojson_url, style=NS("areaStyle"),
                              onEachFeature=NS("areaTooltip"),
                              hideout={"values": {}, "max": 1, "metric": "open"}))
+    # the active alarms (level-coloured markers): shown in emergency mode only (CSS)
+    layers.append(dl.GeoJSON(id=ids.WALL_ALARM_MARKERS, data=None, pointToLayer=ALARM_NS("alarmPoint")))
     center = [(bounds[0][0] + bounds[1][0]) / 2, (bounds[0][1] + bounds[1][1]) / 2]
-    # center and zoom must be given with bounds: dash-leaflet compares the centre on moves
+    # center and zoom must be given with bounds: dash-leaflet compares the centre on moves;
+    # the view is fitted again once the screen's size is known (callbacks/wall.py scale_view)
     return dl.Map(id=ids.WALL_MAP, children=layers, bounds=bounds, center=center, zoom=9,
-                  zoomSnap=0.25, zoomControl=False, scrollWheelZoom=False,
+                  zoomSnap=0.1, zoomControl=False, scrollWheelZoom=False,
                   attributionControl=bool(tile_url), className="wall-map",
                   style={"width": "100%", "height": "100%"})
 
@@ -107,6 +111,7 @@ def alarm_panel(lang: str) -> html.Section:
 
 def layout(lang: str, geojson_url: str, bounds, tile_url: str = "", attribution: str = "") -> html.Div:
     return html.Div(id=ids.WALL_ROOT, className="wall", children=[
+        dcc.Store(id=ids.WALL_SCALE),
         html.Div(id=ids.WALL_FLASH, className="wall-flash"),
         html.Div(id=ids.WALL_FEEDS, className="feed-chips"),
         tiles(lang),
@@ -114,6 +119,7 @@ def layout(lang: str, geojson_url: str, bounds, tile_url: str = "", attribution:
             html.Section(className="panel panel-map", children=[
                 html.H2(t("wall.map", lang)),
                 html.Div(area_map(geojson_url, bounds, tile_url, attribution), className="map-box"),
+                html.Div(id=ids.WALL_LEGEND, className="wall-legend"),
                 html.Div(t("wall.made_up", lang), className="footnote"),
             ]),
             html.Section(className="panel panel-trend", children=[

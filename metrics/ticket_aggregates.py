@@ -71,7 +71,7 @@ def contributions(df: pd.DataFrame, units: list[list[Unit]], tz: str) -> list[li
     """Each ticket's contributions (aligned with the rows of `df`, a `tickets_frame`).
 
     `units`: each ticket's units (its area path and its department). A ticket marked
-    withdrawn (a `withdrawn` column that is true) or without a created time contributes
+    withdrawn upstream (a `withdrawn` column that is true) or without a created time contributes
     nothing. Handling time ("handled") carries the time in microseconds as its amount;
     every other population carries 1.
     """

@@ -18,8 +18,8 @@ import orjson
 import pandas as pd
 import pytest
 
-from dashboard.aggregates import TicketAggregates
-from dashboard.settings import FeedSettings, load_settings
+from dashboard.store.aggregates import TicketAggregates
+from dashboard.config.settings import FeedSettings, load_settings
 from feeds.poller import Poller
 from feeds.records import tickets_frame
 from metrics import ticket_aggregates as ta
@@ -163,9 +163,10 @@ def test_agg001_random_histories_through_the_poller_equal_the_scan(seed, poll_st
     tree = AreaTree.build(ROWS)
     compare(agg, tree, list(stored.values()), rnd, settings.tickets)
 
-    # withdrawals (flagged by the feed): in no population, through the same store path
+    # withdrawals (`withdrawn_at`, as the poller's sweep marks them): in no population
     gone = rnd.sample(sorted(stored), 30)
-    withdrawn = [dict(stored[t], withdrawn=True, updated_at=iso(BASE + timedelta(days=40))) for t in gone]
+    when = iso(BASE + timedelta(days=40))
+    withdrawn = [dict(stored[t], withdrawn_at=when, updated_at=when) for t in gone]
     agg.upsert(withdrawn)
     agg.upsert(withdrawn[:10])                       # delivered twice: counted once
     assert agg.check() == []
@@ -203,7 +204,7 @@ def test_agg003_cli_rebuild_and_check(external_redis_url, tmp_path):
 
     import redis as redis_py
 
-    from dashboard.redis_server import connect
+    from dashboard.store.redis_server import connect
     from dashboard.store import Store
     from tests.conftest import REPO
 
@@ -219,7 +220,7 @@ def test_agg003_cli_rebuild_and_check(external_redis_url, tmp_path):
         env = dict(os.environ, REDIS_URL=external_redis_url, PYTHONPATH=str(REPO))
 
         def cli(*args):
-            return subprocess.run([sys.executable, "-m", "dashboard.cli", *args, "--config", str(cfg), "--json"],
+            return subprocess.run([sys.executable, "-m", "dashboard.app.cli", *args, "--config", str(cfg), "--json"],
                                   env=env, capture_output=True, text=True, timeout=120)
 
         done = cli("check-aggregates")

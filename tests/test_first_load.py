@@ -14,10 +14,10 @@ import pytest
 from callbacks import health as health_cb
 from callbacks import wall
 from canonical_upstream import CanonicalUpstream
-from dashboard.access import Viewer
+from dashboard.queries.access import Viewer
 from dashboard.queries import Queries
-from dashboard.settings import FeedSettings, load_settings
-from feeds import canonical
+from dashboard.config.settings import FeedSettings, load_settings
+from feeds.tickets import canonical
 from feeds.poller import Poller
 from layouts.components import feed_chips, feed_state
 
@@ -87,3 +87,17 @@ def test_fl003_wall_says_loading_and_no_sensor_feed(embedded_store):
     (part,), serious = wall.alarm_part("zh", rt, Viewer())
     assert part.children == "未配置管网监测数据源" and serious == []
     assert "载入中 · 已接收 0 条" in text(health_cb.feed_rows(q.feed_health(), NOW, "zh", "Asia/Shanghai")[0])
+
+
+def test_fl004_wall_scale_legend_and_emergency_markers(demo_runtime):
+    fig = wall.scale_view(2)
+    ops = {tuple(o["location"]): o["params"]["value"] for o in fig.to_plotly_json()["operations"]}
+    assert ops[("layout", "font", "size")] == 36 and ops[("layout", "margin")]["l"] == 120
+    assert ops[("data", 1, "line", "width")] == 8
+    legend = text(wall.map_legend({"max": 303}, "zh"))
+    assert "在办工单(件)" in legend and "303" in legend and "红框" in legend and "Ⅰ级" in legend
+    markers = wall.alarm_markers(demo_runtime, Viewer())
+    from dashboard.queries import alarm_views
+    active = alarm_views.active_list(demo_runtime, Viewer(), datetime.now(timezone.utc))
+    assert len(markers["features"]) == len([a for a in active]) > 0
+    assert {f["properties"]["level"] for f in markers["features"]} <= {1, 2, 3, 4}

@@ -7,8 +7,8 @@ import pandas as pd
 
 from callbacks import health
 from conftest import free_port
-from dashboard.access import Viewer
-from dashboard.settings import FeedSettings, load_settings
+from dashboard.queries.access import Viewer
+from dashboard.config.settings import FeedSettings, load_settings
 from feeds.poller import Poller
 from layouts.health import error_cell, error_summary
 from metrics.placement import placement_counts, placement_of
@@ -67,3 +67,9 @@ def test_hrd004_counts_link_to_their_tickets(demo_runtime):
     assert len(grid.rowData) == min(500, counts[reason])
     assert all(r["caller_phone"] == "" or "****" in r["caller_phone"] for r in grid.rowData)   # masked
     assert health.unplaced("?placement=bogus", "zh", rt, Viewer()) == []
+
+
+def test_hrd005_unplaced_list_shows_status_in_words():
+    from layouts.health import unplaced_columns
+    status = next(c for c in unplaced_columns("zh") if c["field"] == "status")
+    assert status["refData"]["dispatched"] == "派遣"

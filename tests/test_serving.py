@@ -73,7 +73,7 @@ def test_srv001_gunicorn_gthread_workers_only_serve_and_gzip(tmp_path, external_
     env.pop("SERVER_SOFTWARE", None)
     port = free_port()
     r = redis.Redis.from_url(external_redis_url)
-    poll = subprocess.Popen([sys.executable, "-m", "dashboard.cli", "poll"], env=env, cwd=REPO,
+    poll = subprocess.Popen([sys.executable, "-m", "dashboard.app.cli", "poll"], env=env, cwd=REPO,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     web = subprocess.Popen([sys.executable, "-m", "gunicorn", "app:server", "-k", "gthread", "-w", "2",
                             "--threads", "4", "-b", f"127.0.0.1:{port}", "--timeout", "120"],
@@ -85,7 +85,7 @@ def test_srv001_gunicorn_gthread_workers_only_serve_and_gzip(tmp_path, external_
             try:
                 if requests.get(base + "/", timeout=10).status_code == 200:
                     break
-            except requests.ConnectionError:
+            except requests.RequestException:     # not listening yet, or a first load slower than 10 s
                 pass
             assert web.poll() is None and time.monotonic() < deadline, "gunicorn did not come up"
             time.sleep(0.5)
