@@ -11,7 +11,7 @@ from dataclasses import asdict
 import pandas as pd
 from dash import Input, Output, State, ctx, no_update
 
-from dashboard import ticket_views as tv
+from dashboard.queries import ticket_views as tv
 from layouts import ids
 from layouts.i18n import t
 from layouts.tickets import formula
@@ -90,7 +90,7 @@ def export_members(search: str | None, lang: str, rt, viewer, now=None) -> tuple
     screen names its columns and coded values; None when the URL opens no list."""
     from zoneinfo import ZoneInfo
 
-    from dashboard import exports
+    from dashboard.queries import exports
     from layouts.i18n import ref_data
     from metrics.privacy import mask_frame
     q = rt.queries
@@ -116,8 +116,8 @@ def export_members(search: str | None, lang: str, rt, viewer, now=None) -> tuple
 def register(app, rt) -> None:
     from flask import Response, request
 
-    from dashboard import exports
-    from dashboard.access import current_viewer
+    from dashboard.queries import exports
+    from dashboard.queries.access import current_viewer
 
     @app.server.get(EXPORT_URL)
     def ticket_members_csv():

@@ -9,7 +9,7 @@ from __future__ import annotations
 import dash_ag_grid as dag
 from dash import dcc, html
 
-from dashboard.ticket_views import ROW_FIELDS
+from dashboard.queries.ticket_views import ROW_FIELDS
 from layouts import ids
 from layouts.components import grid_options
 from layouts.i18n import ref_data, t

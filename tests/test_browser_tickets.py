@@ -11,7 +11,7 @@ pytestmark = pytest.mark.browser
 
 
 def test_tkb001_click_a_district_row_then_go_back(dash_duo, demo_runtime):
-    from dashboard.app_factory import create_app
+    from dashboard.app.factory import create_app
 
     tree = demo_runtime.queries.tree()
     district = tree.children(tree.root.code)[0]
@@ -43,7 +43,7 @@ def test_tkb001_click_a_district_row_then_go_back(dash_duo, demo_runtime):
 def test_tkb002_table_fits_1920_and_the_legend_has_units(dash_duo, demo_runtime):
     """At 1920×1080 the drill table's core columns (satisfaction included) are on screen,
     the map legend names the unit, and a short window's chart labels each day once."""
-    from dashboard.app_factory import create_app
+    from dashboard.app.factory import create_app
 
     dash_duo.start_server(create_app(demo_runtime))
     dash_duo.driver.set_window_size(1920, 1080)
@@ -62,8 +62,8 @@ def test_tkb002_table_fits_1920_and_the_legend_has_units(dash_duo, demo_runtime)
 
 
 def test_tkb003_a_link_opens_the_list_behind_a_number(dash_duo, demo_runtime):
-    from dashboard import ticket_views as tv
-    from dashboard.app_factory import create_app
+    from dashboard.queries import ticket_views as tv
+    from dashboard.app.factory import create_app
 
     dash_duo.start_server(create_app(demo_runtime))
     dash_duo.driver.set_window_size(1920, 1080)

@@ -9,8 +9,8 @@ from datetime import datetime, timezone
 
 from callbacks import tickets as cb
 from callbacks import tickets_members as mcb
-from dashboard import ticket_views as tv
-from dashboard.access import Viewer
+from dashboard.queries import ticket_views as tv
+from dashboard.queries.access import Viewer
 
 
 def test_tml001_link_round_trip_and_junk(demo_runtime):
@@ -44,7 +44,7 @@ def test_tml002_export_is_the_list_masked_and_linked_page_opens_it(demo_runtime)
     status = {r[rows[0].index("状态")] for r in rows[1:]}
     assert not status & {"handling", "dispatched", "registered"}   # coded values in words
     # over HTTP as the panel's link fetches it; a viewer without the export permission is refused
-    from dashboard.app_factory import create_app
+    from dashboard.app.factory import create_app
     client = create_app(rt).server.test_client()
     export_href, link = mcb.links(mq, search, "zh", rt)
     assert link.startswith("/tickets?") and "list=overdue" in link
