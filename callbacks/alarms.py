@@ -8,9 +8,9 @@ from zoneinfo import ZoneInfo
 import plotly.graph_objects as go
 from dash import ALL, Input, Output, State, callback_context, dcc, html, no_update
 
-from dashboard import alarm_actions as actions
-from dashboard import alarm_timeline as timeline
-from dashboard import alarm_views as views
+from dashboard.queries import alarm_actions as actions
+from dashboard.queries import alarm_timeline as timeline
+from dashboard.queries import alarm_views as views
 from layouts import alarms as view
 from layouts.alarm_page import page_href
 from layouts import ids
@@ -271,7 +271,7 @@ def act(which: str, alarm_id, done, lang, rt, viewer, now: datetime | None = Non
 
 
 def register(app, rt) -> None:
-    from dashboard.access import current_viewer
+    from dashboard.queries.access import current_viewer
 
     def viewer():
         return current_viewer(rt.settings.access)
@@ -309,7 +309,7 @@ def register_routes(server, rt) -> None:
     """The sensors GeoJSON by URL (cached by the browser), one network at a time or all."""
     from flask import Response, request
 
-    from dashboard.access import current_viewer
+    from dashboard.queries.access import current_viewer
     from layouts.alarm_page import EXPORT_URL
 
     @server.get(EXPORT_URL)
@@ -329,7 +329,7 @@ def register_routes(server, rt) -> None:
         if net == "none":
             body = b'{"type":"FeatureCollection","features":[]}'
         else:
-            from dashboard.access import current_viewer
+            from dashboard.queries.access import current_viewer
             body = views.sensors_geojson(rt, net if net in NETWORKS else None, current_viewer(rt.settings.access))
         resp = Response(body, mimetype="application/geo+json")
         if "gzip" in request.headers.get("Accept-Encoding", "") and len(body) > 2048:

@@ -12,8 +12,8 @@ from datetime import datetime, timezone
 import pandas as pd
 import pytest
 
-from dashboard import audit
-from dashboard.settings import BUILTIN_ROLES, RoleSettings
+from dashboard.store import audit
+from dashboard.config.settings import BUILTIN_ROLES, RoleSettings
 from tests.access_helpers import app_with, key_for, post
 
 ROLES = list(BUILTIN_ROLES) + ["district", "district_actor"]
@@ -320,7 +320,7 @@ def test_mx012_sensor_points_and_scope_without_a_tree(setup):
     assert 0 < len(mine) < len(every)
     assert all(in_area(tree, grid[f["properties"]["id"]], district) for f in mine)
     # the one scope rule fails closed: a scoped viewer and no area tree sees nothing
-    from dashboard.access import Viewer, scope_mask
+    from dashboard.queries.access import Viewer, scope_mask
     codes = pd.Series(list(grid.values())[:50], dtype=object)
     assert not scope_mask(Viewer(areas=(district,)), codes, None).any()
     assert scope_mask(Viewer(), codes, None).all()

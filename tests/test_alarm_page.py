@@ -12,10 +12,10 @@ import orjson
 import pytest
 
 from callbacks import alarms as page
-from dashboard import alarm_actions as actions
-from dashboard import alarm_timeline as timeline
-from dashboard import alarm_views as views
-from dashboard.access import Viewer
+from dashboard.queries import alarm_actions as actions
+from dashboard.queries import alarm_timeline as timeline
+from dashboard.queries import alarm_views as views
+from dashboard.queries.access import Viewer
 from test_alarms_engine import RULES, T0, rd, run
 
 ME = Viewer(user="值班员乙", act_on_alarms=True)
@@ -107,7 +107,7 @@ def test_apg004_resolved_alarms_come_back_by_status_filter_and_own_page(demo_run
     # over HTTP, as the page's link fetches it
     client = rt.app.server.test_client() if hasattr(rt, "app") else None
     if client is None:
-        from dashboard.app_factory import create_app
+        from dashboard.app.factory import create_app
         client = create_app(rt).server.test_client()
     resp = client.get(f"/api/alarms/timeline.csv?alarm={target}&lang=en")
     assert resp.status_code == 200 and "attachment" in resp.headers["Content-Disposition"]
