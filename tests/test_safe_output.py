@@ -118,7 +118,7 @@ def test_sec007_poller_masks_rejects_it_keeps(embedded_store, tmp_path):
 def test_sec008_log_lines_are_masked():
     import logging
 
-    from dashboard.server import MaskPersonalData
+    from dashboard.app.server import MaskPersonalData
     rec = logging.LogRecord("feeds", logging.WARNING, __file__, 1, "feed %s: bad item %s", ("x", {"phone": "13812345678",
                             "mail": "wang@example.cn"}), None)
     assert MaskPersonalData().filter(rec)
