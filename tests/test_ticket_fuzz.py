@@ -11,9 +11,9 @@ import random
 import pytest
 
 from feeds.base import FeedError
-from feeds.canonical import FIELD_LIMIT, PayloadError, parse_tickets
-from feeds.canonical_columns import parse_tickets_records
-from feeds.open311 import parse_items, parse_requests
+from feeds.tickets.canonical import FIELD_LIMIT, PayloadError, parse_tickets
+from feeds.tickets.canonical_columns import parse_tickets_records
+from feeds.tickets.open311 import parse_items, parse_requests
 from tests.open311_upstream import Open311Server
 
 N = 2000
