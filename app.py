@@ -10,9 +10,9 @@ only the holder of the poller lease polls.
 
 import sys
 
-from dashboard.cli import script_config, serve_main
-from dashboard.runtime import install_signal_handlers
-from dashboard.server import build
+from dashboard.app.cli import script_config, serve_main
+from dashboard.app.runtime import install_signal_handlers
+from dashboard.app.server import build
 
 if __name__ == "__main__":
     install_signal_handlers()       # a SIGTERM during the start also closes what was started

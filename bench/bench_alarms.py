@@ -29,11 +29,11 @@ import requests
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from dashboard.app_factory import create_app  # noqa: E402
-from dashboard.runtime import Runtime, sensor_demo_feeds  # noqa: E402
-from dashboard.settings import DemoSettings, StoreSettings, load_settings, with_changes  # noqa: E402
-from feeds.sim_network import make_sensors  # noqa: E402
-from feeds.sim_sensors_http import DEMO_AREAS, start_sensor_simulator  # noqa: E402
+from dashboard.app.factory import create_app  # noqa: E402
+from dashboard.app.runtime import Runtime, sensor_demo_feeds  # noqa: E402
+from dashboard.config.settings import DemoSettings, StoreSettings, load_settings, with_changes  # noqa: E402
+from feeds.demo.sensors.network import make_sensors  # noqa: E402
+from feeds.demo.sensors.http import DEMO_AREAS, start_sensor_simulator  # noqa: E402
 
 ROWS = ".alarm-grid .ag-center-cols-container .ag-row"
 

@@ -20,9 +20,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from dashboard.app_factory import create_app  # noqa: E402
-from dashboard.runtime import Runtime  # noqa: E402
-from dashboard.settings import DemoSettings, StoreSettings, load_settings, with_changes  # noqa: E402
+from dashboard.app.factory import create_app  # noqa: E402
+from dashboard.app.runtime import Runtime  # noqa: E402
+from dashboard.config.settings import DemoSettings, StoreSettings, load_settings, with_changes  # noqa: E402
 from feeds.poller import Poller  # noqa: E402
 
 PATHS = ["/kpi", "/kpi?by=children&start=2026-11-01T00:00:00%2B08:00", "/kpi?by=area:street",

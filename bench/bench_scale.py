@@ -46,10 +46,10 @@ sys.path.insert(0, str(ROOT / "bench"))
 import redis  # noqa: E402
 
 from bench_tickets import load_areas, synthetic_tickets  # noqa: E402
-from dashboard.aggregates import TicketAggregates  # noqa: E402
+from dashboard.store.aggregates import TicketAggregates  # noqa: E402
 from dashboard.store import Store  # noqa: E402
-from feeds.canonical_columns import parse_tickets_records  # noqa: E402
-from feeds.open311 import parse_requests  # noqa: E402
+from feeds.tickets.canonical_columns import parse_tickets_records  # noqa: E402
+from feeds.tickets.open311 import parse_requests  # noqa: E402
 from feeds.records import TICKET_FIELDS, TIME_FIELDS, tickets_frame  # noqa: E402
 from metrics import ticket_aggregates as ta  # noqa: E402
 from metrics import tickets as tk  # noqa: E402

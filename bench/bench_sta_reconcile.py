@@ -48,13 +48,13 @@ def main() -> None:
     ap.add_argument("--late", type=int, default=5)
     args = ap.parse_args()
 
-    from dashboard.redis_server import EmbeddedRedis, connect
-    from dashboard.runtime import sensor_demo_feeds
-    from dashboard.settings import load_settings, with_changes
+    from dashboard.store.redis_server import EmbeddedRedis, connect
+    from dashboard.app.runtime import sensor_demo_feeds
+    from dashboard.config.settings import load_settings, with_changes
     from dashboard.store import Store
     from feeds.poller import Poller
-    from feeds.sim_sensors import SimSensorsConfig
-    from feeds.sim_sensors_http import start_sensor_simulator
+    from feeds.demo.sensors.simulator import SimSensorsConfig
+    from feeds.demo.sensors.http import start_sensor_simulator
 
     clock = Clock(datetime(2026, 11, 20, 8, 0, tzinfo=timezone.utc))
     cfg = SimSensorsConfig(seed=3, n_sensors=args.sensors, incidents_per_sensor_day=0, bursts_per_day=0,

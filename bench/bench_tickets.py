@@ -4,7 +4,7 @@ Not a test: run it by hand, before and after a change, and put the figures in th
 
     python bench/bench_tickets.py [--rows N] [--repeat R] [--skip-cli | --cli-only]
 
-Synthetic tickets are spread over the grids of the demo city (dashboard/data/wuhai/
+Synthetic tickets are spread over the grids of the demo city (feeds/demo/data/wuhai/
 areas.csv; synthetic grid codes when it is missing). It prints the median server time of:
 `prepare` (once per data version), a street-level kpi_table for the whole city, a
 grid-level drill (one community's grids), the overdue step lights, `cityops kpi` end to end
@@ -32,7 +32,7 @@ sys.path.insert(0, str(ROOT))
 from metrics.areas import AreaTree  # noqa: E402
 from metrics.tickets import TicketRules, kpi_table, prepare, roll_up, step_light, window  # noqa: E402
 
-AREAS = ROOT / "dashboard" / "data" / "wuhai" / "areas.csv"
+AREAS = ROOT / "feeds" / "demo" / "data" / "wuhai" / "areas.csv"
 TZ = "Asia/Shanghai"
 NOW = pd.Timestamp("2026-11-20T15:00:00+08:00")
 
@@ -180,7 +180,7 @@ def cli(raw: pd.DataFrame, areas: pd.DataFrame, n_cli: int, start: pd.Timestamp,
         path = Path(tmp) / "tickets.csv"
         write_file(raw.iloc[:n_cli], path)
         areas.to_csv(Path(tmp) / "areas.csv", index=False)
-        cmd = [sys.executable, "-c", "import sys; from dashboard.commands.kpi import main; sys.exit(main())",
+        cmd = [sys.executable, "-c", "import sys; from dashboard.app.commands.kpi import main; sys.exit(main())",
                "--tickets", str(path), "--areas", str(Path(tmp) / "areas.csv"),
                "--now", NOW.isoformat(), "--start", start.isoformat(), "--end", end.isoformat(),
                "--by", "area:street", "--json"]

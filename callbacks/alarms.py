@@ -8,9 +8,9 @@ from zoneinfo import ZoneInfo
 import plotly.graph_objects as go
 from dash import ALL, Input, Output, State, callback_context, dcc, html, no_update
 
-from dashboard import alarm_actions as actions
-from dashboard import alarm_timeline as timeline
-from dashboard import alarm_views as views
+from dashboard.queries import alarm_actions as actions
+from dashboard.queries import alarm_timeline as timeline
+from dashboard.queries import alarm_views as views
 from layouts import alarms as view
 from layouts.alarm_page import page_href
 from layouts import ids
@@ -73,6 +73,23 @@ def error_text(exc: actions.ActionError, lang: str) -> str:
         return t(key, lang)
 
 
+TEAM_STATUS = {"free": ("空闲", "free"), "en_route": ("出动中", "en route"), "on_site": ("在现场", "on site")}
+
+
+def labelled(fc: dict, lang: str) -> dict:
+    """Map points with their tooltip text in the viewer's language (`text`): 燃气 · 压力 ·
+    G00913 for an alarm, 燃气抢修1队 · 空闲 for a team — never the internal codes."""
+    for f in fc.get("features", []):
+        p = f["properties"]
+        if "level" in p:       # an alarm
+            p["text"] = " · ".join([t(f"alarms.net.{p['network']}", lang), kind_text(p["kind"], lang),
+                                    status_text(p["status"], None, lang), str(p.get("sensor") or "")])
+        else:                  # a team
+            zh, en = TEAM_STATUS.get(p.get("status"), (p.get("status"), p.get("status")))
+            p["text"] = f"{p.get('name')} · {en if lang == 'en' else zh}"
+    return fc
+
+
 def refresh(networks, levels, status, lang, rt, viewer, now: datetime | None = None, since: str = "all") -> tuple:
     """Grid rows (filtered), alarm markers (all listed: the map filters in the browser), teams, KPIs.
 
@@ -85,8 +102,8 @@ def refresh(networks, levels, status, lang, rt, viewer, now: datetime | None = N
                             since or "all")
     shown = [r for r in rows if r["network"] in (networks or []) and r["level"] in [int(v) for v in (levels or [])]
              and r["status"] in wanted]
-    markers = views.alarm_features(rows, views.alarms(rt, viewer))
-    return (grid_rows(shown, lang), markers, views.team_features(rt),
+    markers = labelled(views.alarm_features(rows, views.alarms(rt, viewer)), lang)
+    return (grid_rows(shown, lang), markers, labelled(views.team_features(rt), lang),
             view.kpi_table(views.kpis(rt, viewer, now), lang))
 
 
@@ -271,7 +288,7 @@ def act(which: str, alarm_id, done, lang, rt, viewer, now: datetime | None = Non
 
 
 def register(app, rt) -> None:
-    from dashboard.access import current_viewer
+    from dashboard.queries.access import current_viewer
 
     def viewer():
         return current_viewer(rt.settings.access)
@@ -309,7 +326,7 @@ def register_routes(server, rt) -> None:
     """The sensors GeoJSON by URL (cached by the browser), one network at a time or all."""
     from flask import Response, request
 
-    from dashboard.access import current_viewer
+    from dashboard.queries.access import current_viewer
     from layouts.alarm_page import EXPORT_URL
 
     @server.get(EXPORT_URL)
@@ -329,12 +346,13 @@ def register_routes(server, rt) -> None:
         if net == "none":
             body = b'{"type":"FeatureCollection","features":[]}'
         else:
-            body = views.sensors_geojson(rt, net if net in NETWORKS else None)
+            from dashboard.queries.access import current_viewer
+            body = views.sensors_geojson(rt, net if net in NETWORKS else None, current_viewer(rt.settings.access))
         resp = Response(body, mimetype="application/geo+json")
         if "gzip" in request.headers.get("Accept-Encoding", "") and len(body) > 2048:
             resp.set_data(_gzipped(body))   # 50,000 sensors: 7 MB → about 1 MB on the wire
             resp.headers["Content-Encoding"] = "gzip"
-        resp.headers["Cache-Control"] = "max-age=300"
+        resp.headers["Cache-Control"] = "private, max-age=300"
         resp.headers["Vary"] = "Accept-Encoding"
         return resp
 

@@ -7,7 +7,8 @@ import orjson
 import pandas as pd
 from dash import Input, Output, State, dcc
 
-from dashboard import audit, exports
+from dashboard.store import audit
+from dashboard.queries import exports
 from layouts import audit as view
 from layouts import ids
 
@@ -43,7 +44,7 @@ def export(what, who, rt, viewer):
 
 
 def register(app, rt) -> None:
-    from dashboard.access import current_viewer
+    from dashboard.queries.access import current_viewer
 
     app.callback(Output(ids.AUDIT_GRID, "rowData"), Input(ids.TICK, "n_intervals"), Input(ids.AUDIT_WHAT, "value"),
                  Input(ids.AUDIT_WHO, "value"))(

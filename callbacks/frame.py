@@ -23,7 +23,7 @@ def forbidden(lang: str) -> html.Div:
 def render(pathname: str | None, lang: str | None, rt, viewer=None) -> tuple:
     """The page at `pathname` for `viewer` (a page they may not open shows 403; the
     navigation lists only the pages they may open)."""
-    from dashboard.access import current_viewer
+    from dashboard.queries.access import current_viewer
 
     viewer = viewer or current_viewer(rt.settings.access)
     lang = lang or rt.settings.city.language

@@ -97,7 +97,7 @@ def unplaced(search: str | None, lang: str | None, rt, viewer, limit: int = 500)
 
     import dash_ag_grid as dag
 
-    from dashboard import ticket_views as tv
+    from dashboard.queries import ticket_views as tv
     from layouts.components import grid_options
     from metrics.placement import UNPLACED
     lang = lang or "zh"
@@ -116,7 +116,7 @@ def unplaced(search: str | None, lang: str | None, rt, viewer, limit: int = 500)
 
 
 def register(app, rt) -> None:
-    from dashboard.access import current_viewer
+    from dashboard.queries.access import current_viewer
 
     app.callback(Output(ids.HEALTH_UNPLACED, "children"), Input(ids.URL, "search"), State(ids.LANG, "data"))(
         lambda search, lang: unplaced(search, lang, rt, current_viewer(rt.settings.access)))

@@ -1,5 +1,5 @@
 """/industry: the URL (`?node=&period=&street=&park=&grade=&industry=&ent=`) is the state;
-callbacks read it, ask dashboard.industry_views (grading memoized per data version) and
+callbacks read it, ask dashboard.queries.industry_views (grading memoized per data version) and
 fill the shell.
 
 - `navigate`: period and filter choices and clicks (ranking, low list, scatter, map) → a
@@ -21,9 +21,9 @@ from dataclasses import asdict
 
 from dash import Input, Output, State, ctx, dcc, html, no_update
 
-from dashboard import exports
-from dashboard import industry_views as iv
-from dashboard.access import Viewer
+from dashboard.queries import exports
+from dashboard.queries import industry_views as iv
+from dashboard.queries.access import Viewer
 from layouts import ids
 from layouts import industry as view
 from layouts.industry import missing_text
@@ -244,7 +244,7 @@ def export_file(fmt: str, search, lang, rt, viewer) -> tuple[bytes, str] | None:
 
 
 def register(app, rt) -> None:
-    from dashboard.access import current_viewer
+    from dashboard.queries.access import current_viewer
 
     def viewer():
         return current_viewer(rt.settings.access)

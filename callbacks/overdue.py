@@ -8,8 +8,8 @@ from zoneinfo import ZoneInfo
 from dash import Input, Output, Patch, State, ctx, dcc, no_update
 
 from callbacks.tickets import as_of
-from dashboard import exports
-from dashboard import overdue_views as ov
+from dashboard.queries import exports
+from dashboard.queries import overdue_views as ov
 from layouts import ids
 from layouts import overdue as view
 from layouts.i18n import ref_data, t
@@ -98,7 +98,7 @@ def export(fmt: str, virtual_rows, lang, rt, viewer, now: datetime | None = None
 
 
 def register(app, rt) -> None:
-    from dashboard.access import current_viewer
+    from dashboard.queries.access import current_viewer
 
     def _refresh(n, _root, states, departments, areas, key, lang, pathname):
         if pathname != PATH:
@@ -131,7 +131,7 @@ def register(app, rt) -> None:
 
 
 def page(lang: str, rt):
-    from dashboard.access import current_viewer
+    from dashboard.queries.access import current_viewer
 
     depts, areas = ov.filter_options(rt.queries, current_viewer(rt.settings.access))
     return view.layout(lang, SCREEN_FIELDS, depts, areas)

@@ -15,7 +15,7 @@ from datetime import date, datetime, timezone
 import pandas as pd
 from dash import Input, Output, Patch, State, ctx, html, no_update
 
-from dashboard import ticket_views as tv
+from dashboard.queries import ticket_views as tv
 from layouts import ids
 from layouts import tickets as view
 from layouts.i18n import t
@@ -160,7 +160,7 @@ def render(search, drawn: dict | None, lang, rt, viewer, now: datetime | None = 
 
 def register(app, rt) -> None:
     from callbacks import tickets_members
-    from dashboard.access import current_viewer
+    from dashboard.queries.access import current_viewer
 
     def _navigate(search, win, start, end, metric, click, cell):
         return navigate(ctx.triggered_id, search, win, start, end, metric, click, cell, rt)

@@ -64,7 +64,7 @@ def update(n_intervals, lang: str | None, rt, viewer, now: datetime | None = Non
 
 
 def register(app, rt) -> None:
-    from dashboard.access import current_viewer
+    from dashboard.queries.access import current_viewer
 
     app.callback(
         Output(ids.kpi(ALL), "children"), Output(ids.kpi_tile(ALL), "className"),
@@ -125,7 +125,7 @@ def areas_url(rt) -> str:
 def alarm_part(lang: str | None, rt, viewer, now: datetime | None = None) -> tuple:
     """(the network × level table and, for emergency mode, the serious alarms listed;
     the active level I/II alarms the browser compares with those it has seen, to flash)."""
-    from dashboard import alarm_views
+    from dashboard.queries import alarm_views
     from layouts.alarm_page import page_href
     from metrics.alarm_rules import LEVEL_NAMES, LEVELS
 
@@ -158,13 +158,14 @@ def alarm_part(lang: str | None, rt, viewer, now: datetime | None = None) -> tup
     return [table, listed], serious
 
 
-def alarm_markers(rt, viewer, now: datetime | None = None) -> dict:
+def alarm_markers(rt, viewer, now: datetime | None = None, lang: str | None = None) -> dict:
     """The active alarms as map points for the wall (shown in emergency mode)."""
-    from dashboard import alarm_views
+    from dashboard.queries import alarm_views
     if not rt.queries.sensor_feeds_configured():
         return {"type": "FeatureCollection", "features": []}
+    from callbacks.alarms import labelled
     rows = alarm_views.active_list(rt, viewer, now or datetime.now(timezone.utc))
-    return alarm_views.alarm_features(rows, alarm_views.alarms(rt, viewer))
+    return labelled(alarm_views.alarm_features(rows, alarm_views.alarms(rt, viewer)), lang or "zh")
 
 
 _FLASH_SHOW_JS = """
@@ -201,7 +202,7 @@ def emergency_mode(rt) -> dict:
 def switch_emergency(rt, viewer, on: bool | None = None) -> dict:
     """Turn emergency mode on/off (toggle when `on` is None) for a viewer with
     `switch_emergency_mode`; refused and audited for anyone else. Returns the mode now."""
-    from dashboard import audit
+    from dashboard.store import audit
 
     now = emergency_mode(rt)
     if not viewer.switch_emergency_mode:
@@ -223,13 +224,14 @@ def mode_update(trigger, rt, viewer, clicks: int | None = 1) -> str:
 
 
 def register_alarms(app, rt) -> None:
-    from dashboard.access import current_viewer
+    from dashboard.queries.access import current_viewer
 
     app.callback(Output(ids.WALL_ALARMS, "children"), Output(ids.WALL_SERIOUS, "data"),
                  Input(ids.WALL_ALARM_TICK, "n_intervals"), State(ids.LANG, "data"))(
         lambda n, lang: alarm_part(lang, rt, current_viewer(rt.settings.access)))
-    app.callback(Output(ids.WALL_ALARM_MARKERS, "data"), Input(ids.WALL_ALARM_TICK, "n_intervals"))(
-        lambda n: alarm_markers(rt, current_viewer(rt.settings.access)))
+    app.callback(Output(ids.WALL_ALARM_MARKERS, "data"), Input(ids.WALL_ALARM_TICK, "n_intervals"),
+                 State(ids.LANG, "data"))(
+        lambda n, lang: alarm_markers(rt, current_viewer(rt.settings.access), lang=lang))
     app.clientside_callback(
         "function (serious, seen, sound) { return window.cityops.wallAlarms.flash(serious, seen, sound); }",
         Output(ids.WALL_ALARM_SEEN, "data"), Output(ids.WALL_FLASH_DATA, "data"),

@@ -52,7 +52,7 @@ class Batch:
 
 @dataclass
 class PollContext:
-    feed: Any                     # dashboard.settings.FeedSettings
+    feed: Any                     # dashboard.config.settings.FeedSettings
     state: dict                   # the feed's cursor; saved only after a successful poll
     now: datetime                 # aware, UTC
     session: requests.Session
@@ -186,7 +186,7 @@ def _json_error(text: str) -> str | None:
 def _markup_error(text: str, html_hint: bool) -> str | None:
     if not html_hint and not re.match(r"<(!doctype html|html)", text, re.I):
         try:
-            from feeds.open311_xml import error_list
+            from feeds.tickets.open311_xml import error_list
             said = error_list(text.encode())
         except Exception:  # noqa: BLE001 - not the error list: read it as a page
             said = None

@@ -28,7 +28,7 @@ import requests
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from dashboard.store import Store, UpsertResult, stamp_of
-from dashboard.store_watch import STORE_ERRORS, StoreWatch
+from dashboard.store.store_watch import STORE_ERRORS, StoreWatch
 from feeds import registry
 from feeds.base import FeedError, PollContext, Stopped, Unreachable, is_down_status
 from metrics.privacy import scrub_text
@@ -56,7 +56,7 @@ class Poller:
         self.lease = store.lease("poller", self.owner, settings.poller.lease_s)
         self.is_leader = False
         self._session = requests.Session()
-        from dashboard.aggregates import TicketAggregates   # the counters kept as tickets are written
+        from dashboard.store.aggregates import TicketAggregates   # the counters kept as tickets are written
         self.aggregates = TicketAggregates(store, settings.city.timezone, settings.tickets)
         self._locks = {f.name: threading.Lock() for f in feeds}
         self._renew_lock = threading.Lock()

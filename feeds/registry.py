@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from typing import Callable
 
-from feeds import areas_feed, canonical, industry_poll, open311, responders_poll, sensor_poll, sensorthings_poll
+from feeds.areas import feed as areas_feed
+from feeds.tickets import canonical, open311
+from feeds.industry import poll as industry_poll
+from feeds.sensors import responders as responders_poll, poll as sensor_poll, sensorthings_poll
 from feeds.base import Batch, PollContext
 
 Adapter = Callable[[PollContext], list[Batch]]

@@ -95,6 +95,8 @@ TK_MEMBERS_PART = "tk-members-part"
 TK_MEMBERS_GRID = "tk-members-grid"
 TK_MEMBERS_NOTE = "tk-members-note"
 TK_MEMBERS_CLOSE = "tk-members-close"
+TK_MEMBERS_EXPORT = "tk-members-export"  # the list as CSV (a link: same query, masked, audited)
+TK_MEMBERS_LINK = "tk-members-link"      # the page URL that opens this list
 TK_MEMBERS_QUERY = "tk-members-query"  # store: which number is open
 
 # /overdue (department heads' board)

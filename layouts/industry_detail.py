@@ -7,7 +7,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from dash import dcc, html
 
-from dashboard.industry_views import Filters
+from dashboard.queries.industry_views import Filters
 from layouts.i18n import t
 from layouts.industry import GRADE_COLOURS, indicator_value, missing_text, num, reason_text
 from layouts.industry_tables import href

@@ -11,7 +11,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from dash import dcc, html
 
-from dashboard.industry_views import Filters, format_search
+from dashboard.queries.industry_views import Filters, format_search
 from layouts.i18n import t
 from layouts.industry import GRADE_COLOURS, missing_text, num, reason_text
 from metrics.industry_rules import GRADES

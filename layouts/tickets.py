@@ -14,7 +14,7 @@ import plotly.graph_objects as go
 from dash import dcc, html
 from dash_extensions.javascript import Namespace
 
-from dashboard.ticket_views import PRESETS
+from dashboard.queries.ticket_views import PRESETS
 from layouts import ids
 from layouts.components import grid_options
 from layouts.i18n import t

@@ -9,7 +9,7 @@ from __future__ import annotations
 import dash_ag_grid as dag
 from dash import dcc, html
 
-from dashboard.ticket_views import ROW_FIELDS
+from dashboard.queries.ticket_views import ROW_FIELDS
 from layouts import ids
 from layouts.components import grid_options
 from layouts.i18n import ref_data, t
@@ -42,6 +42,10 @@ def members_panel(lang: str) -> html.Div:
                 html.H3(id=ids.TK_MEMBERS_TITLE),
                 dcc.RadioItems(id=ids.TK_MEMBERS_PART, options=part_options(lang), value="numerator",
                                inline=True, className="tk-radio"),
+                html.A(t("tickets.members_export", lang), id=ids.TK_MEMBERS_EXPORT, href="", className="tk-button",
+                       download=""),
+                html.A(t("tickets.members_link", lang), id=ids.TK_MEMBERS_LINK, href="", className="tk-button",
+                       title=t("tickets.members_link_hint", lang)),
                 html.Button(t("tickets.close", lang), id=ids.TK_MEMBERS_CLOSE, className="tk-button", n_clicks=0),
             ]),
             html.Div(id=ids.TK_MEMBERS_NOTE, className="tk-formula"),

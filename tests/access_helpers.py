@@ -6,8 +6,8 @@ from __future__ import annotations
 import copy
 import json
 
-from dashboard.app_factory import create_app
-from dashboard.settings import AccessSettings, with_changes
+from dashboard.app.factory import create_app
+from dashboard.config.settings import AccessSettings, with_changes
 
 
 def app_with(rt, **access):

@@ -6,7 +6,7 @@ from __future__ import annotations
 import dataclasses
 import uuid
 
-from dashboard.app_factory import create_app
+from dashboard.app.factory import create_app
 
 SAME_ORIGIN = {"Origin": "http://localhost"}     # a browser's POST from the console's own page
 
@@ -33,8 +33,8 @@ def api_app(rt, extra_roles: dict | None = None):
 def own_demo_runtime(data_dir, namespace: str, history_days: int = 2):
     """A demo runtime every feed polled once, on a key namespace of its own: for tests that
     change alarms (others count them) — and the audit trail of a process is per namespace."""
-    from dashboard.runtime import Runtime
-    from dashboard.settings import DemoSettings, StoreSettings, load_settings, with_changes
+    from dashboard.app.runtime import Runtime
+    from dashboard.config.settings import DemoSettings, StoreSettings, load_settings, with_changes
     from feeds.poller import Poller
 
     settings = with_changes(load_settings(None, env={}), demo=DemoSettings(history_days=history_days),

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from dashboard.redis_server import EmbeddedRedis, connect
+from dashboard.store.redis_server import EmbeddedRedis, connect
 from dashboard.store import Store
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
@@ -223,8 +223,8 @@ def demo_runtime(tmp_path_factory):
 
 def polled_demo_runtime(data_dir, history_days: int):
     """A demo runtime on an embedded Redis in `data_dir`, every feed polled once, no scheduler."""
-    from dashboard.runtime import Runtime
-    from dashboard.settings import DemoSettings, StoreSettings, load_settings, with_changes
+    from dashboard.app.runtime import Runtime
+    from dashboard.config.settings import DemoSettings, StoreSettings, load_settings, with_changes
     from feeds.poller import Poller
 
     settings = with_changes(load_settings(None, env={}), store=StoreSettings(data_dir=str(data_dir)),

@@ -9,8 +9,8 @@ import time
 
 import pytest
 
-from dashboard import audit
-from dashboard.accounts import Accounts, Tokens
+from dashboard.store import audit
+from dashboard.queries.accounts import Accounts, Tokens
 from tests.access_helpers import app_with, key_for, post, server_callbacks
 
 UNTRUSTED = {"REMOTE_ADDR": "192.0.2.10"}      # an address outside trusted_proxies (TEST-NET-1, never contacted)
@@ -58,7 +58,7 @@ def test_acc002_forged_role_header_is_refused_and_audited_in_open_mode(open_app)
 
 
 def test_acc003_demo_accounts_exist_one_per_builtin_role(open_app):
-    from dashboard.settings import BUILTIN_ROLES
+    from dashboard.config.settings import BUILTIN_ROLES
     rt, app = open_app
     users = Accounts(rt.store).all()
     assert set(BUILTIN_ROLES) <= set(users)
@@ -89,7 +89,7 @@ def test_acc011_proxy_shared_secret(demo_runtime):
 
 
 def test_acc012_department_and_areas_from_the_identity(proxy_app):
-    from dashboard.access import viewer_from_headers
+    from dashboard.queries.access import viewer_from_headers
     rt, _ = proxy_app
     a = rt.settings.access
     v = viewer_from_headers({"X-Cityops-Role": "department_head", "X-Cityops-Department": "城管局"}, a)
@@ -194,7 +194,7 @@ def test_acc024_password_change_and_disable_end_sessions(accounts_app):
 
 
 def test_acc025_cli_user_add_passwd_disable(tmp_path, monkeypatch, capsys):
-    from dashboard.cli import main
+    from dashboard.app.cli import main
     users = tmp_path / "users.json"
     cfg = tmp_path / "c.toml"
     cfg.write_text(f'[access]\nmode = "accounts"\nusers_file = "{users}"\n[store]\ndata_dir = "{tmp_path}"\n',
@@ -254,6 +254,8 @@ def test_acc031_kiosk_token_wall_and_alarms_only(accounts_app):
     before = rt.store.console_state("emergency")
     r = post(c, app, mode, {"wall-emergency.n_clicks": 1}, changed=["wall-emergency.n_clicks"])
     assert r.status_code == 200 and rt.store.console_state("emergency") == before
+    assert c.get("/api/v1/tickets").status_code == 403    # a display is no API client
+    assert c.get("/api/v1/alarms", headers={"Authorization": f"Bearer {tok}"}).status_code == 403
     Tokens(rt.store).revoke("wall-hall-a")
     assert c.get("/").status_code == 302                  # revoked: to the login page
 

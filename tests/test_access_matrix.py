@@ -12,8 +12,8 @@ from datetime import datetime, timezone
 import pandas as pd
 import pytest
 
-from dashboard import audit
-from dashboard.settings import BUILTIN_ROLES, RoleSettings
+from dashboard.store import audit
+from dashboard.config.settings import BUILTIN_ROLES, RoleSettings
 from tests.access_helpers import app_with, key_for, post
 
 ROLES = list(BUILTIN_ROLES) + ["district", "district_actor"]
@@ -308,3 +308,19 @@ def test_mx011_every_api_route_each_role_scope_and_masking(setup, role):
         resp = c.post(f"/api/v1/alarms/{a['alarm_id']}/acknowledge", json={"note": "x"},
                       headers={**headers(role), "Origin": "http://localhost"})
         assert resp.status_code == 403 and stored(rt, a["alarm_id"]) == a
+
+
+def test_mx012_sensor_points_and_scope_without_a_tree(setup):
+    rt, app, tree, district, other, raw = setup
+    c = app.server.test_client()
+    from layouts.alarms import SENSORS_URL
+    every = c.get(SENSORS_URL, headers=headers("operator")).json["features"]
+    mine = c.get(SENSORS_URL, headers=headers("district")).json["features"]
+    grid = {s["sensor_id"]: s.get("grid_code") for s in rt.store.dataset("sensors").all()[1]}
+    assert 0 < len(mine) < len(every)
+    assert all(in_area(tree, grid[f["properties"]["id"]], district) for f in mine)
+    # the one scope rule fails closed: a scoped viewer and no area tree sees nothing
+    from dashboard.queries.access import Viewer, scope_mask
+    codes = pd.Series(list(grid.values())[:50], dtype=object)
+    assert not scope_mask(Viewer(areas=(district,)), codes, None).any()
+    assert scope_mask(Viewer(), codes, None).all()

@@ -18,8 +18,8 @@ import orjson
 import pandas as pd
 import pytest
 
-from dashboard.aggregates import TicketAggregates
-from dashboard.settings import FeedSettings, load_settings
+from dashboard.store.aggregates import TicketAggregates
+from dashboard.config.settings import FeedSettings, load_settings
 from feeds.poller import Poller
 from feeds.records import tickets_frame
 from metrics import ticket_aggregates as ta
@@ -204,7 +204,7 @@ def test_agg003_cli_rebuild_and_check(external_redis_url, tmp_path):
 
     import redis as redis_py
 
-    from dashboard.redis_server import connect
+    from dashboard.store.redis_server import connect
     from dashboard.store import Store
     from tests.conftest import REPO
 
@@ -220,7 +220,7 @@ def test_agg003_cli_rebuild_and_check(external_redis_url, tmp_path):
         env = dict(os.environ, REDIS_URL=external_redis_url, PYTHONPATH=str(REPO))
 
         def cli(*args):
-            return subprocess.run([sys.executable, "-m", "dashboard.cli", *args, "--config", str(cfg), "--json"],
+            return subprocess.run([sys.executable, "-m", "dashboard.app.cli", *args, "--config", str(cfg), "--json"],
                                   env=env, capture_output=True, text=True, timeout=120)
 
         done = cli("check-aggregates")

@@ -12,10 +12,10 @@ import orjson
 import pytest
 
 from callbacks import alarms as page
-from dashboard import alarm_actions as actions
-from dashboard import alarm_timeline as timeline
-from dashboard import alarm_views as views
-from dashboard.access import Viewer
+from dashboard.queries import alarm_actions as actions
+from dashboard.queries import alarm_timeline as timeline
+from dashboard.queries import alarm_views as views
+from dashboard.queries.access import Viewer
 from test_alarms_engine import RULES, T0, rd, run
 
 ME = Viewer(user="值班员乙", act_on_alarms=True)
@@ -107,7 +107,7 @@ def test_apg004_resolved_alarms_come_back_by_status_filter_and_own_page(demo_run
     # over HTTP, as the page's link fetches it
     client = rt.app.server.test_client() if hasattr(rt, "app") else None
     if client is None:
-        from dashboard.app_factory import create_app
+        from dashboard.app.factory import create_app
         client = create_app(rt).server.test_client()
     resp = client.get(f"/api/alarms/timeline.csv?alarm={target}&lang=en")
     assert resp.status_code == 200 and "attachment" in resp.headers["Content-Disposition"]
@@ -143,3 +143,12 @@ def test_apg006_wall_lists_alarms_as_links_to_their_pages(demo_runtime):
     assert links and all(link.href.startswith("/alarms?alarm=") for link in links)
     first = views.active_list(demo_runtime, ME, datetime.now(timezone.utc))[0]["alarm_id"]
     assert links[0].href == page_href(first) and page.alarm_of(links[0].href.split("?", 1)[1]) == first
+
+
+def test_apg007_map_tooltips_in_words(demo_runtime):
+    now = datetime.now(timezone.utc)
+    _, markers, teams, _ = page.refresh(["gas", "water", "heating"], [1, 2, 3, 4], ["active", "acknowledged"], "zh",
+                                        demo_runtime, ME, now)
+    texts = [f["properties"]["text"] for f in markers["features"] + teams["features"]]
+    assert texts and all("gas_concentration" not in x and " free" not in x and "on_site" not in x for x in texts)
+    assert any("燃气" in x for x in texts) and any(x.endswith(("空闲", "出动中", "在现场")) for x in texts)

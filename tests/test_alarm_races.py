@@ -22,10 +22,10 @@ from datetime import datetime, timedelta, timezone
 import pytest
 import requests
 
-from dashboard import alarm_actions as actions
-from dashboard.access import Viewer
-from dashboard.config_schema import build
-from dashboard.settings import FeedSettings, load_settings, with_changes
+from dashboard.queries import alarm_actions as actions
+from dashboard.queries.access import Viewer
+from dashboard.config.schema import build
+from dashboard.config.settings import FeedSettings, load_settings, with_changes
 from feeds import registry
 from feeds.base import PollContext
 from feeds.poller import Poller

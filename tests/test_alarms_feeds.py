@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from feeds import fiware, sensors_json
-from feeds.sensor_records import FeedFormatError
-from feeds.sensor_settings import FiwareFormat, JsonFormat, SensorFeedSettings
+from feeds.sensors import fiware, json_readings as sensors_json
+from feeds.sensors.records import FeedFormatError
+from feeds.sensors.settings import FiwareFormat, JsonFormat, SensorFeedSettings
 from metrics.alarms import AlarmRules
 from metrics.coords import from_wgs84
 

@@ -11,8 +11,8 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from dashboard.config_schema import build
-from dashboard.settings import FeedSettings, load_settings, with_changes
+from dashboard.config.schema import build
+from dashboard.config.settings import FeedSettings, load_settings, with_changes
 from feeds.poller import Poller
 from tests.json_upstream import Clock
 

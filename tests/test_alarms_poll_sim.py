@@ -1,4 +1,4 @@
-"""The demo sensor platform (feeds/sim_sensors_http.py) read by the demo feeds, end to end:
+"""The demo sensor platform (feeds/demo/sensors/http.py) read by the demo feeds, end to end:
 a hand-driven clock, real HTTP, the real poller and an embedded Redis."""
 
 from __future__ import annotations
@@ -8,14 +8,14 @@ from datetime import datetime, timedelta, timezone
 import pytest
 import requests
 
-from dashboard.runtime import sensor_demo_feeds
-from dashboard.settings import load_settings, with_changes
+from dashboard.app.runtime import sensor_demo_feeds
+from dashboard.config.settings import load_settings, with_changes
 from feeds.poller import Poller
-from feeds.sim_alarm_history import history_alarms
-from feeds.sim_sensors import SimSensorsConfig
-from feeds.sim_sensors_http import start_sensor_simulator
+from feeds.demo.sensors.alarm_history import history_alarms
+from feeds.demo.sensors.simulator import SimSensorsConfig
+from feeds.demo.sensors.http import start_sensor_simulator
 from metrics import alarms as am
-from dashboard.alarm_views import build_alarms
+from dashboard.queries.alarm_views import build_alarms
 
 T0 = datetime(2026, 11, 20, 8, 0, tzinfo=timezone.utc)
 

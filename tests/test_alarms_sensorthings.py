@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from feeds import sensorthings
-from feeds.sensor_settings import Datastream, SensorFeedSettings, SensorThingsFormat
+from feeds.sensors import sensorthings
+from feeds.sensors.settings import Datastream, SensorFeedSettings, SensorThingsFormat
 from metrics.alarms import AlarmRules
 
 PAYLOADS = Path(__file__).parents[2] / "shared" / "data" / "payloads" / "sensorthings"

@@ -5,12 +5,12 @@ from pathlib import Path
 
 import pytest
 
-from feeds.alarm_engine import apply_readings
-from feeds.sim_network import distance_m, make_sensors
-from feeds.sim_sensors import SensorSimulator, SimSensorsConfig
+from feeds.sensors.alarm_engine import apply_readings
+from feeds.demo.sensors.network import distance_m, make_sensors
+from feeds.demo.sensors.simulator import SensorSimulator, SimSensorsConfig
 from metrics.alarms import AlarmRules
 
-AREAS = Path(__file__).parents[1] / "dashboard" / "data" / "wuhai"
+AREAS = Path(__file__).parents[1] / "feeds" / "demo" / "data" / "wuhai"
 T0 = datetime(2026, 11, 20, tzinfo=timezone.utc)
 
 

@@ -10,9 +10,9 @@ from datetime import datetime, timezone
 import pytest
 
 from callbacks import alarms as page
-from dashboard import alarm_actions as actions
-from dashboard.access import Viewer
-from dashboard.settings import RoleSettings
+from dashboard.queries import alarm_actions as actions
+from dashboard.queries.access import Viewer
+from dashboard.config.settings import RoleSettings
 from layouts import ids
 from tests.api_helpers import SAME_ORIGIN, api_app, own_demo_runtime
 

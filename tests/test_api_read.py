@@ -13,10 +13,10 @@ from datetime import datetime, timezone
 
 import pytest
 
-from dashboard import ticket_views as tv
-from dashboard.access import Viewer
-from dashboard.commands.kpi import main as kpi_main
-from dashboard.settings import AreaSettings, FeedSettings, RoleSettings, StoreSettings, \
+from dashboard.queries import ticket_views as tv
+from dashboard.queries.access import Viewer
+from dashboard.app.commands.kpi import main as kpi_main
+from dashboard.config.settings import AreaSettings, FeedSettings, RoleSettings, StoreSettings, \
     load_settings, with_changes
 from tests.api_helpers import SAME_ORIGIN, api_app
 from tests.test_kpi_cli import AREAS, COLUMNS, TICKETS
@@ -77,7 +77,7 @@ def test_api001_kpi_by_children_is_the_drill_table(client, demo_runtime):
 
 def test_api002_kpi_rows_equal_cityops_kpi_on_the_same_file(tmp_path, capsys):
     """The console reads a canonical CSV through its feed; `cityops kpi` reads the same file."""
-    from dashboard.runtime import Runtime
+    from dashboard.app.runtime import Runtime
     from feeds.poller import Poller
 
     tickets, areas = tmp_path / "tickets.csv", tmp_path / "areas.csv"
@@ -264,8 +264,8 @@ def test_api008_sensors_and_alarms(client, demo_runtime):
 
 
 def test_api009_industry_grade_is_cityops_industry_grade(client, demo_runtime, tmp_path):
-    from dashboard.commands.industry import grade_file
-    from feeds.industry_config import feed_config
+    from dashboard.app.commands.industry import grade_file
+    from feeds.industry.config import feed_config
     rt = demo_runtime
     feed = next(f for f in rt.feeds if f.kind == "industry")
     out = get(client, "/api/v1/industry/grade?period=2025")

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 import shapely
 
-from feeds.areas_file import demo_area_paths, read_area_files
+from feeds.areas.files import demo_area_paths, read_area_files
 from metrics.areas import AreaTree
 
 WUHAI = "150300000000"
@@ -110,7 +110,7 @@ def test_points_in_the_city_land_in_a_grid_of_the_right_district(tree: AreaTree)
 def test_the_builder_reproduces_the_packaged_files(tmp_path) -> None:
     import importlib.util
 
-    script = demo_area_paths()[0].parents[3] / "tools" / "build_demo_city.py"
+    script = demo_area_paths()[0].parents[4] / "tools" / "build_demo_city.py"
     spec = importlib.util.spec_from_file_location("build_demo_city", script)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)

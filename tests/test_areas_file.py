@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from feeds.areas_file import read_area_files
+from feeds.areas.files import read_area_files
 from metrics.areas import AreaTreeError
 from tests.test_areas_fixtures import geojson, rows
 

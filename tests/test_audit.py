@@ -9,7 +9,7 @@ import time
 
 import redis
 
-from dashboard import audit
+from dashboard.store import audit
 from dashboard.store import Store
 
 

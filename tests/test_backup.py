@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from dashboard.backup import snapshot, store_counts
-from dashboard.redis_server import EmbeddedRedis, connect
+from dashboard.store.backup import snapshot, store_counts
+from dashboard.store.redis_server import EmbeddedRedis, connect
 from dashboard.store import Store
 from tests.conftest import REPO
 from tests.redis_procs import AOF_ON, redis_proc, servers_on  # noqa: F401 - fixture
@@ -27,7 +27,7 @@ def cli(*args: str, redis_url: str = "", data_dir: Path) -> subprocess.Completed
     env.pop("REDIS_URL", None)
     if redis_url:
         env["REDIS_URL"] = redis_url
-    return subprocess.run([sys.executable, "-m", "dashboard.cli", *args], env=env, capture_output=True,
+    return subprocess.run([sys.executable, "-m", "dashboard.app.cli", *args], env=env, capture_output=True,
                           text=True, timeout=120)
 
 

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from dashboard.app_factory import create_app
+from dashboard.app.factory import create_app
 from tests.conftest import polled_demo_runtime
 
 pytestmark = pytest.mark.browser
@@ -59,9 +59,9 @@ def test_bal002_resolved_alarm_listed_and_its_own_page(dash_duo, alarm_runtime, 
     the whole timeline (raised, acknowledged, resolved with who and the note)."""
     from datetime import datetime, timezone
 
-    from dashboard import alarm_actions as actions
-    from dashboard import alarm_views as views
-    from dashboard.access import Viewer
+    from dashboard.queries import alarm_actions as actions
+    from dashboard.queries import alarm_views as views
+    from dashboard.queries.access import Viewer
 
     rt = alarm_runtime
     now = datetime.now(timezone.utc)

@@ -13,10 +13,10 @@ from datetime import datetime, timedelta, timezone
 import pytest
 import requests
 
-from dashboard.app_factory import create_app
-from dashboard.runtime import Runtime
-from dashboard.settings import FeedSettings, ServerSettings, StoreSettings, load_settings, with_changes
-from feeds.simulator import start_simulator
+from dashboard.app.factory import create_app
+from dashboard.app.runtime import Runtime
+from dashboard.config.settings import FeedSettings, ServerSettings, StoreSettings, load_settings, with_changes
+from feeds.demo.tickets import start_simulator
 from layouts.wall import TILES
 from tests.redis_procs import AOF_ON, redis_proc  # noqa: F401 - fixture
 

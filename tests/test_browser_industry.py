@@ -10,12 +10,12 @@ import pytest
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
-from dashboard import industry_views as iv
-from dashboard.access import Viewer
-from dashboard.app_factory import create_app
-from dashboard.runtime import Runtime
-from dashboard.settings import FeedSettings, ServerSettings, StoreSettings, load_settings, with_changes
-from feeds.sim_industry import simulate_industry, to_csv_bytes
+from dashboard.queries import industry_views as iv
+from dashboard.queries.access import Viewer
+from dashboard.app.factory import create_app
+from dashboard.app.runtime import Runtime
+from dashboard.config.settings import FeedSettings, ServerSettings, StoreSettings, load_settings, with_changes
+from feeds.demo.industry import simulate_industry, to_csv_bytes
 
 pytestmark = pytest.mark.browser
 

@@ -7,8 +7,8 @@ import time
 
 import pytest
 
-from dashboard import overdue_views as ov
-from dashboard.access import Viewer
+from dashboard.queries import overdue_views as ov
+from dashboard.queries.access import Viewer
 
 pytestmark = pytest.mark.browser
 
@@ -18,7 +18,7 @@ def rows(dash_duo) -> int:
 
 
 def test_odb001_filters_in_the_url_and_back(dash_duo, demo_runtime):
-    from dashboard.app_factory import create_app
+    from dashboard.app.factory import create_app
 
     rt = demo_runtime
     dash_duo.start_server(create_app(rt))

@@ -11,7 +11,7 @@ pytestmark = pytest.mark.browser
 
 
 def test_tkb001_click_a_district_row_then_go_back(dash_duo, demo_runtime):
-    from dashboard.app_factory import create_app
+    from dashboard.app.factory import create_app
 
     tree = demo_runtime.queries.tree()
     district = tree.children(tree.root.code)[0]
@@ -43,7 +43,7 @@ def test_tkb001_click_a_district_row_then_go_back(dash_duo, demo_runtime):
 def test_tkb002_table_fits_1920_and_the_legend_has_units(dash_duo, demo_runtime):
     """At 1920×1080 the drill table's core columns (satisfaction included) are on screen,
     the map legend names the unit, and a short window's chart labels each day once."""
-    from dashboard.app_factory import create_app
+    from dashboard.app.factory import create_app
 
     dash_duo.start_server(create_app(demo_runtime))
     dash_duo.driver.set_window_size(1920, 1080)
@@ -59,3 +59,21 @@ def test_tkb002_table_fits_1920_and_the_legend_has_units(dash_duo, demo_runtime)
     ticks = [t.text for t in dash_duo.find_elements("#tk-trend .xtick text")]
     assert ticks and len(ticks) == len(set(ticks)), ticks
     dash_duo.driver.save_screenshot("/tmp/people_tickets.png")
+
+
+def test_tkb003_a_link_opens_the_list_behind_a_number(dash_duo, demo_runtime):
+    from dashboard.queries import ticket_views as tv
+    from dashboard.app.factory import create_app
+
+    dash_duo.start_server(create_app(demo_runtime))
+    dash_duo.driver.set_window_size(1920, 1080)
+    link = f"/tickets?win=last_30_days&metric=received&list=overdue&part=numerator&row={tv.TOTAL}"
+    dash_duo.wait_for_page(url=dash_duo.server_url + link, timeout=60)
+    dash_duo.wait_for_element(".tk-members.open #tk-members-grid .ag-row", timeout=60)
+    dash_duo.wait_for_contains_text("#tk-members-title", "超期", timeout=20)
+    export = dash_duo.find_element("#tk-members-export").get_attribute("href")
+    again = dash_duo.find_element("#tk-members-link").get_attribute("href")
+    assert "/api/tickets/members.csv?" in export and "list=overdue" in export
+    assert again.endswith(link.split("?", 1)[1].split("&list")[0] + "&list=overdue&part=numerator&row=" + tv.TOTAL) \
+        or "list=overdue" in again
+    dash_duo.driver.save_screenshot("/tmp/people_members.png")

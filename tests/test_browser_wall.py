@@ -8,10 +8,10 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from dashboard.app_factory import create_app
-from dashboard.runtime import Runtime
-from dashboard.settings import FeedSettings, ServerSettings, StoreSettings, load_settings, with_changes
-from feeds.simulator import start_simulator
+from dashboard.app.factory import create_app
+from dashboard.app.runtime import Runtime
+from dashboard.config.settings import FeedSettings, ServerSettings, StoreSettings, load_settings, with_changes
+from feeds.demo.tickets import start_simulator
 from layouts.wall import TILES
 
 pytestmark = pytest.mark.browser

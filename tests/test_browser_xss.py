@@ -14,13 +14,13 @@ from datetime import datetime, timedelta, timezone
 import orjson
 import pytest
 
-from dashboard.app_factory import create_app
-from dashboard.runtime import Runtime
-from dashboard.settings import (AreaSettings, DemoSettings, FeedSettings, StoreSettings, load_settings,
+from dashboard.app.factory import create_app
+from dashboard.app.runtime import Runtime
+from dashboard.config.settings import (AreaSettings, DemoSettings, FeedSettings, StoreSettings, load_settings,
                                 with_changes)
-from feeds.areas_feed import demo_area_paths
+from feeds.areas.feed import demo_area_paths
 from feeds.poller import Poller
-from feeds.sim_industry import simulate_industry, to_csv_bytes
+from feeds.demo.industry import simulate_industry, to_csv_bytes
 
 pytestmark = pytest.mark.browser
 

@@ -13,9 +13,9 @@ from urllib.parse import parse_qsl, urlsplit
 import orjson
 import pytest
 
-from dashboard.settings import FeedSettings, load_settings
-from feeds.canonical import FIELD_LIMIT, parse_tickets
-from feeds.canonical_columns import parse_tickets_frame, parse_tickets_records
+from dashboard.config.settings import FeedSettings, load_settings
+from feeds.tickets.canonical import FIELD_LIMIT, parse_tickets
+from feeds.tickets.canonical_columns import parse_tickets_frame, parse_tickets_records
 from feeds.poller import Poller
 
 T0 = datetime(2026, 11, 20, tzinfo=timezone.utc)

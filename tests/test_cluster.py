@@ -10,9 +10,9 @@ from datetime import datetime, timezone
 import pytest
 from redis.cluster import RedisCluster
 
-from dashboard.access import Viewer
-from dashboard.redis_server import connect
-from dashboard.settings import StoreSettings
+from dashboard.queries.access import Viewer
+from dashboard.store.redis_server import connect
+from dashboard.config.settings import StoreSettings
 
 
 def test_clu001_the_cluster_is_three_masters_and_the_datasets_live_on_several(redis_cluster_url):
@@ -57,9 +57,9 @@ def test_clu004_demo_runtime_polls_into_the_cluster_and_the_wall_reads_it(redis_
     import uuid
 
     from callbacks import wall
-    from dashboard.app_factory import create_app
-    from dashboard.runtime import Runtime
-    from dashboard.settings import DemoSettings, load_settings, with_changes
+    from dashboard.app.factory import create_app
+    from dashboard.app.runtime import Runtime
+    from dashboard.config.settings import DemoSettings, load_settings, with_changes
     from feeds.poller import Poller
 
     ns = "c" + uuid.uuid4().hex[:8]

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from dashboard.settings import FeedSettings, load_settings
+from dashboard.config.settings import FeedSettings, load_settings
 from feeds.poller import Poller
 from layouts.components import feed_chips, feed_state
 from callbacks.health import coverage_cell, feed_rows

@@ -14,11 +14,11 @@ from dash.exceptions import PreventUpdate
 import pytest
 import redis
 
-from dashboard.degraded import guard_callbacks, guarded
-from dashboard.redis_server import connect
-from dashboard.settings import FeedSettings, load_settings
+from dashboard.app.degraded import guard_callbacks, guarded
+from dashboard.store.redis_server import connect
+from dashboard.config.settings import FeedSettings, load_settings
 from dashboard.store import Store
-from dashboard.store_watch import StoreWatch
+from dashboard.store.store_watch import StoreWatch
 from feeds.poller import Poller
 from tests.canonical_upstream import CanonicalUpstream
 from tests.redis_procs import AOF_ON, redis_proc  # noqa: F401 - fixture

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from dashboard.commands.feed import CheckError, check, main
+from dashboard.app.commands.feed import CheckError, check, main
 
 REPO = Path(__file__).parents[1]
 PAYLOADS = REPO.parent / "shared" / "data" / "payloads"
@@ -93,7 +93,7 @@ def test_cli_json_and_exit_codes(tmp_path, capsys):
 def test_utility_json_garbage_exit_2(tmp_path):
     f = tmp_path / "x.json"
     f.write_bytes(b"\x00\x01 not json")
-    proc = subprocess.run([sys.executable, "-m", "dashboard.commands.feed", "feed", "check", "--kind", "sensors",
+    proc = subprocess.run([sys.executable, "-m", "dashboard.app.commands.feed", "feed", "check", "--kind", "sensors",
                            "--format", "json", str(f), "--json"], cwd=REPO, capture_output=True, text=True)
     assert proc.returncode == 2 and "not valid JSON" in proc.stderr and proc.stdout == ""
 

@@ -20,10 +20,10 @@ import random
 
 import pytest
 
-from feeds import fiware, sensors_json, sensorthings
-from feeds import sensor_records as sr
-from feeds.industry import IndustryFeedError, parse_industry
-from feeds.sensor_settings import Datastream, SensorFeedSettings, SensorThingsFormat
+from feeds.sensors import fiware, json_readings as sensors_json, sensorthings
+from feeds.sensors import records as sr
+from feeds.industry.parse import IndustryFeedError, parse_industry
+from feeds.sensors.settings import Datastream, SensorFeedSettings, SensorThingsFormat
 from metrics.alarms import AlarmRules
 
 RULES = AlarmRules()
@@ -118,7 +118,7 @@ def test_industry_non_finite_numbers_are_rejects(text):
 
 
 def test_industry_a_number_finite_as_written_but_not_in_our_unit_is_a_reject():
-    from feeds.industry_config import IndustryFeedConfig
+    from feeds.industry.config import IndustryFeedConfig
     data = (CSV_HEAD + f"{GOOD_CODE},甲公司,2025,1e308,100,5\n").encode()
     res = parse_industry(data, IndustryFeedConfig(land_unit="ha"), fmt="csv")
     assert res.records == [] and "land_mu: out of range" in res.rejects[0]["reason"]

@@ -7,8 +7,8 @@ import json
 import pytest
 
 from feeds.base import FeedError
-from feeds.canonical import PayloadError, parse_tickets
-from feeds.open311 import parse_requests
+from feeds.tickets.canonical import PayloadError, parse_tickets
+from feeds.tickets.open311 import parse_requests
 from tests.conftest import SHARED
 
 SPEC = SHARED / "data" / "payloads" / "open311"
@@ -118,7 +118,7 @@ def test_fdt008_unreadable_payloads_raise():
 
 def _per_item(items: list, source: str = "open311"):
     """The reference: each request through to_canonical on its own."""
-    from feeds.open311 import to_canonical
+    from feeds.tickets.open311 import to_canonical
     from feeds.records import RecordError, Reject, excerpt
 
     records, rejects = [], []

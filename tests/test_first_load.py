@@ -14,10 +14,10 @@ import pytest
 from callbacks import health as health_cb
 from callbacks import wall
 from canonical_upstream import CanonicalUpstream
-from dashboard.access import Viewer
+from dashboard.queries.access import Viewer
 from dashboard.queries import Queries
-from dashboard.settings import FeedSettings, load_settings
-from feeds import canonical
+from dashboard.config.settings import FeedSettings, load_settings
+from feeds.tickets import canonical
 from feeds.poller import Poller
 from layouts.components import feed_chips, feed_state
 
@@ -97,7 +97,7 @@ def test_fl004_wall_scale_legend_and_emergency_markers(demo_runtime):
     legend = text(wall.map_legend({"max": 303}, "zh"))
     assert "在办工单(件)" in legend and "303" in legend and "红框" in legend and "Ⅰ级" in legend
     markers = wall.alarm_markers(demo_runtime, Viewer())
-    from dashboard import alarm_views
+    from dashboard.queries import alarm_views
     active = alarm_views.active_list(demo_runtime, Viewer(), datetime.now(timezone.utc))
     assert len(markers["features"]) == len([a for a in active]) > 0
     assert {f["properties"]["level"] for f in markers["features"]} <= {1, 2, 3, 4}

@@ -7,8 +7,8 @@ import pandas as pd
 
 from callbacks import health
 from conftest import free_port
-from dashboard.access import Viewer
-from dashboard.settings import FeedSettings, load_settings
+from dashboard.queries.access import Viewer
+from dashboard.config.settings import FeedSettings, load_settings
 from feeds.poller import Poller
 from layouts.health import error_cell, error_summary
 from metrics.placement import placement_counts, placement_of

@@ -5,7 +5,7 @@ import json
 import pandas as pd
 import pytest
 
-from dashboard.commands.industry import ROW_FIELDS, main
+from dashboard.app.commands.industry import ROW_FIELDS, main
 
 HUAWEI, TENCENT, BYD, BAIDU = "914403001922038216", "91440300708461136T", "91440300192317458F", "91110000802100433B"
 XIAOMI = "91110108558521630L"
@@ -84,7 +84,7 @@ money_unit = "yuan"
 """, encoding="utf-8")
     code, out, err = run(capsys, xlsx, "--period", "2025", "--config", cfg, "--json")
     if code == 2 and "land_unit" in err:
-        pytest.skip("dashboard.settings.FeedSettings has no land_unit/money_unit yet")
+        pytest.skip("dashboard.config.settings.FeedSettings has no land_unit/money_unit yet")
     assert code == 0, err
     doc = json.loads(out)
     by = {r["credit_code"]: r for r in doc["rows"]}

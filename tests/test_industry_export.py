@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from callbacks import industry as cb
-from dashboard import industry_views as iv
+from dashboard.queries import industry_views as iv
 from layouts.industry import missing_text
 from metrics.industry import low_efficiency
 from test_page_industry import EXPORTER, expected, rt  # noqa: F401 - fixtures

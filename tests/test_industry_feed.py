@@ -5,8 +5,8 @@ import io
 import pytest
 from openpyxl import Workbook
 
-from feeds.industry import IndustryFeedError, normalize_period, parse_industry
-from feeds.industry_config import IndustryFeedConfig, default_columns
+from feeds.industry.parse import IndustryFeedError, normalize_period, parse_industry
+from feeds.industry.config import IndustryFeedConfig, default_columns
 from metrics.credit_code import check_char, credit_code_problem, is_valid_credit_code, org_check_char
 
 # Real codes, as published on the companies' business licences.

@@ -6,9 +6,9 @@ import pytest
 import requests
 
 from feeds.base import PollContext
-from feeds.industry import parse_industry, records_frame
-from feeds.industry_poll import poll
-from feeds.sim_industry import DEFAULT_AREAS, simulate_industry, to_csv_bytes, to_xlsx_bytes
+from feeds.industry.parse import parse_industry, records_frame
+from feeds.industry.poll import poll
+from feeds.demo.industry import DEFAULT_AREAS, simulate_industry, to_csv_bytes, to_xlsx_bytes
 from metrics.credit_code import is_valid_credit_code
 from metrics.industry import grade_period, summary
 
@@ -54,7 +54,7 @@ def test_round_trip_through_the_adapter(sim):
 
 
 def test_poll_a_drop_folder(tmp_path, sim):
-    from dashboard.settings import FeedSettings
+    from dashboard.config.settings import FeedSettings
 
     (tmp_path / "a_2024.csv").write_bytes(to_csv_bytes(sim[sim["period"] == "2024"].head(10)))
     newer = sim[sim["period"] == "2024"].head(3).assign(tax=1.0, updated_at="2030-01-01T00:00:00+08:00")

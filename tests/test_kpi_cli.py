@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from dashboard.commands.kpi import ROW_FIELDS, main
+from dashboard.app.commands.kpi import ROW_FIELDS, main
 
 REPO = Path(__file__).resolve().parents[1]
 COLUMNS = ["ticket_id", "source", "kind", "category", "urgency", "grid_code", "lat", "lon", "department",
@@ -162,7 +162,7 @@ def test_usage_errors_exit_2(files, capsys, extra, message) -> None:
 def test_text_output_and_module_entry_point(files) -> None:
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     env.pop("CITYOPS_CONFIG", None)
-    done = subprocess.run([sys.executable, "-m", "dashboard.commands.kpi", "--tickets", str(files["csv"]),
+    done = subprocess.run([sys.executable, "-m", "dashboard.app.commands.kpi", "--tickets", str(files["csv"]),
                            *WINDOW, "--by", "department"], capture_output=True, text=True, env=env, cwd=REPO)
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()

@@ -21,11 +21,11 @@ import orjson
 import pandas as pd
 import pytest
 
-import feeds.canonical_columns as canonical_columns
-import feeds.iso_times as iso_times
-import feeds.records_fast as records_fast
-from feeds.canonical import PayloadError, parse_tickets
-from feeds.canonical_columns import parse_tickets_frame, parse_tickets_records
+import feeds.tickets.canonical_columns as canonical_columns
+import feeds.tickets.iso_times as iso_times
+import feeds.tickets.records_fast as records_fast
+from feeds.tickets.canonical import PayloadError, parse_tickets
+from feeds.tickets.canonical_columns import parse_tickets_frame, parse_tickets_records
 from feeds.records import TICKET_FIELDS, RecordError, tickets_frame
 
 REPO = Path(__file__).resolve().parents[1]
@@ -37,8 +37,8 @@ WINDOW = ["--now", "2026-11-20T12:00:00+08:00", "--start", "2026-11-01T00:00:00+
 # `cityops kpi` with the per-row reader in place of the fast one: the reference output
 SLOW_KPI = """
 import sys
-import feeds.canonical as canonical
-import feeds.canonical_columns as canonical_columns
+import feeds.tickets.canonical as canonical
+import feeds.tickets.canonical_columns as canonical_columns
 from feeds.records import tickets_frame
 
 def per_row(data, fmt):
@@ -50,7 +50,7 @@ def refuse(raw):
 
 canonical_columns.parse_tickets_frame = per_row
 canonical_columns.validate_columns = refuse
-from dashboard.cli import main
+from dashboard.app.cli import main
 sys.exit(main(sys.argv[1:]))
 """
 
@@ -426,7 +426,7 @@ def _unmasked_validate_many(items, start_index=0):
 def run_kpi(*args: str, slow: bool = False) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     env.pop("CITYOPS_CONFIG", None)
-    head = [sys.executable, "-c", SLOW_KPI] if slow else [sys.executable, "-m", "dashboard.cli"]
+    head = [sys.executable, "-c", SLOW_KPI] if slow else [sys.executable, "-m", "dashboard.app.cli"]
     return subprocess.run([*head, "kpi", *args], capture_output=True, text=True, env=env, cwd=REPO)
 
 

@@ -7,8 +7,8 @@ import shutil
 
 import pandas as pd
 
-from dashboard.cli import main
-from feeds.areas_file import demo_area_paths, read_area_files
+from dashboard.app.cli import main
+from feeds.areas.files import demo_area_paths, read_area_files
 from metrics.placement import effective_grid
 
 

@@ -14,7 +14,7 @@ import time
 
 import pytest
 
-from dashboard.redis_server import connect
+from dashboard.store.redis_server import connect
 from dashboard.store import Store
 from tests.canonical_upstream import CanonicalUpstream
 from tests.conftest import REPO
@@ -27,7 +27,7 @@ PAGE = 5000
 def _poller(config, url, tmp_path, name) -> subprocess.Popen:
     env = dict(os.environ, PYTHONPATH=str(REPO), REDIS_URL=url, CITYOPS_DATA_DIR=str(tmp_path / name))
     env.pop("CITYOPS_CONFIG", None)
-    return subprocess.Popen([sys.executable, "-m", "dashboard.cli", "poll", "--config", str(config)],
+    return subprocess.Popen([sys.executable, "-m", "dashboard.app.cli", "poll", "--config", str(config)],
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 

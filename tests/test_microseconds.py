@@ -16,8 +16,8 @@ from fractions import Fraction
 import pandas as pd
 import pytest
 
-from dashboard.commands.kpi import main as kpi_main
-from feeds.canonical import parse_tickets
+from dashboard.app.commands.kpi import main as kpi_main
+from feeds.tickets.canonical import parse_tickets
 from feeds.records import parse_time, tickets_frame, validate_many, validate_ticket
 from tests.test_kpi_fast import assert_same
 

@@ -10,9 +10,9 @@ from datetime import timedelta
 
 import pytest
 
-from dashboard.settings import FeedSettings, load_settings
+from dashboard.config.settings import FeedSettings, load_settings
 from feeds.base import summarise_error_body
-from feeds.open311 import parse_requests
+from feeds.tickets.open311 import parse_requests
 from feeds.poller import Poller
 from feeds.records import tickets_frame
 from metrics import tickets as tk

@@ -11,7 +11,7 @@ from urllib.parse import parse_qs, urlparse
 
 import pytest
 
-from dashboard.settings import FeedSettings, load_settings
+from dashboard.config.settings import FeedSettings, load_settings
 from feeds.poller import Poller
 
 T0 = datetime(2026, 11, 21, 12, 0, tzinfo=timezone.utc)

@@ -10,11 +10,11 @@ import pytest
 
 from callbacks import alarms as page
 from callbacks import wall
-from dashboard import alarm_actions as actions
-from dashboard import alarm_views as views
-from dashboard.access import Viewer
+from dashboard.queries import alarm_actions as actions
+from dashboard.queries import alarm_views as views
+from dashboard.queries.access import Viewer
 from dashboard.queries import Queries
-from dashboard.settings import load_settings
+from dashboard.config.settings import load_settings
 from layouts import ids
 
 ME = Viewer(user="值班员甲", act_on_alarms=True)

@@ -12,14 +12,14 @@ import pytest
 from dash import no_update
 
 from callbacks import industry as cb
-from dashboard import industry_views as iv
-from dashboard.access import Viewer
+from dashboard.queries import industry_views as iv
+from dashboard.queries.access import Viewer
 from dashboard.queries import Queries
-from dashboard.runtime import area_feed
-from dashboard.settings import FeedSettings, load_settings
-from feeds.industry import read_industry_file
+from dashboard.app.runtime import area_feed
+from dashboard.config.settings import FeedSettings, load_settings
+from feeds.industry.parse import read_industry_file
 from feeds.poller import Poller
-from feeds.sim_industry import simulate_industry, to_csv_bytes
+from feeds.demo.industry import simulate_industry, to_csv_bytes
 from layouts import ids
 from layouts import industry_tables as tables
 from metrics.industry import grade_period, low_efficiency, summary

@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 
 from callbacks import overdue as cb
-from dashboard import overdue_views as ov
-from dashboard.access import Viewer
+from dashboard.queries import overdue_views as ov
+from dashboard.queries.access import Viewer
 from metrics import tickets as tk
 
 

@@ -9,8 +9,8 @@ import pytest
 
 from callbacks import tickets as cb
 from callbacks import tickets_members as mcb
-from dashboard import ticket_views as tv
-from dashboard.access import Viewer
+from dashboard.queries import ticket_views as tv
+from dashboard.queries.access import Viewer
 from layouts import ids
 from metrics import tickets as tk
 

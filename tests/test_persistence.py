@@ -8,9 +8,9 @@ import os
 import signal
 import time
 
-from dashboard.redis_server import EmbeddedRedis, connect, persistence
-from dashboard.runtime import Runtime
-from dashboard.settings import load_settings
+from dashboard.store.redis_server import EmbeddedRedis, connect, persistence
+from dashboard.app.runtime import Runtime
+from dashboard.config.settings import load_settings
 from dashboard.store import Store
 from layouts.health import store_line
 from tests.redis_procs import AOF_ON, NOTHING_KEPT, redis_proc  # noqa: F401 - fixture
@@ -97,7 +97,7 @@ def test_per004_console_warns_at_start_and_on_health_when_nothing_survives(redis
     server = redis_proc(*NOTHING_KEPT)
     settings = load_settings(None, env={"REDIS_URL": server.url})
     rt = Runtime(settings, Store(connect(server.url), "ns"), None, server.url)
-    with caplog.at_level(logging.WARNING, logger="dashboard.runtime"):
+    with caplog.at_level(logging.WARNING, logger="dashboard.app.runtime"):
         status = rt.check_persistence()
     assert status["kind"] == "external" and status["mode"] == "none"
     assert any("persists nothing" in r.getMessage() and "audit trail" in r.getMessage() for r in caplog.records)
@@ -112,7 +112,7 @@ def test_per004_console_warns_at_start_and_on_health_when_nothing_survives(redis
 
 def test_per005_healthz_reports_the_store(redis_proc):
     """`/healthz` carries the store's persistence (what an operator's monitoring reads)."""
-    from dashboard.app_factory import _routes
+    from dashboard.app.factory import _routes
     from dash import Dash, html
 
     server = redis_proc(*AOF_ON)

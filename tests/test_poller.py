@@ -14,9 +14,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 import requests
 
-from dashboard.settings import FeedSettings, load_settings
+from dashboard.config.settings import FeedSettings, load_settings
 from feeds.poller import Poller
-from feeds.simulator import demo_grids, start_simulator
+from feeds.demo.tickets import demo_grids, start_simulator
 from tests.conftest import REPO
 
 
@@ -107,7 +107,7 @@ class _Upstream(BaseHTTPRequestHandler):
 
 def _poll_process(config: str, redis_url: str, data_dir: str) -> subprocess.Popen:
     env = dict(os.environ, REDIS_URL=redis_url, CITYOPS_DATA_DIR=data_dir, PYTHONPATH=str(REPO))
-    return subprocess.Popen([sys.executable, "-m", "dashboard.cli", "poll", "--config", config], env=env,
+    return subprocess.Popen([sys.executable, "-m", "dashboard.app.cli", "poll", "--config", config], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 

@@ -12,7 +12,7 @@ import threading
 from datetime import datetime, timedelta, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from dashboard.settings import FeedSettings, load_settings
+from dashboard.config.settings import FeedSettings, load_settings
 from feeds.poller import Poller
 from tests.conftest import free_port
 from tests.json_upstream import Clock

@@ -14,7 +14,7 @@ import time
 import pytest
 import requests
 
-from dashboard.redis_server import EmbeddedRedis, connect
+from dashboard.store.redis_server import EmbeddedRedis, connect
 from dashboard.store import Store
 from tests.canonical_upstream import CanonicalUpstream
 from tests.conftest import REPO, free_port
@@ -55,7 +55,7 @@ timeout_s = 30
     env.pop("REDIS_URL", None)
     env.pop("CITYOPS_CONFIG", None)
     before = slow_upstream.requests
-    proc = subprocess.Popen([sys.executable, "-m", "dashboard.cli", "run", "--config", str(config)],
+    proc = subprocess.Popen([sys.executable, "-m", "dashboard.app.cli", "run", "--config", str(config)],
                             cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         deadline = time.monotonic() + 60

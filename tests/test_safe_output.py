@@ -10,10 +10,10 @@ import orjson
 import pandas as pd
 import pytest
 
-from dashboard import exports
-from feeds import open311
+from dashboard.queries import exports
+from feeds.tickets import open311
 from feeds.records import excerpt
-from feeds.sensor_records import excerpt as sensor_excerpt
+from feeds.sensors.records import excerpt as sensor_excerpt
 from metrics.privacy import is_id_number, mask_record, scrub_text
 
 FORMULAS = ["=HYPERLINK(\"http://evil/\",\"点我\")", "+1+cmd|' /C calc'!A0", "-2+3", "@SUM(A1:A9)",
@@ -51,8 +51,8 @@ def test_sec002_xlsx_export_writes_text_cells_never_formulas():
 
 
 def test_sec003_industry_and_overdue_exports_use_the_one_writer(demo_runtime):
-    from dashboard import industry_views as iv
-    from dashboard import overdue_views as ov
+    from dashboard.queries import industry_views as iv
+    from dashboard.queries import overdue_views as ov
     df = pd.DataFrame({c: [None] for c in iv.EXPORT_COLUMNS})
     df["name"] = ["=HYPERLINK(\"http://x\")"]
     df["rank"] = [1]
@@ -99,7 +99,7 @@ def test_sec006_id_numbers_are_recognised_by_their_check_digit():
 
 def test_sec007_poller_masks_rejects_it_keeps(embedded_store, tmp_path):
     """End to end: a canonical file with a bad row holding personal data; /health's rejects are masked."""
-    from dashboard.settings import FeedSettings, load_settings, with_changes
+    from dashboard.config.settings import FeedSettings, load_settings, with_changes
     from feeds.poller import Poller
     f = tmp_path / "t.jsonl"
     f.write_text(orjson.dumps({"ticket_id": "T1", "caller_name": "李四光", "caller_phone": "13812345678",
@@ -113,3 +113,21 @@ def test_sec007_poller_masks_rejects_it_keeps(embedded_store, tmp_path):
     blob = orjson.dumps(rejects).decode()
     for secret in ("李四光", "13812345678", "li@example.cn"):
         assert secret not in blob
+
+
+def test_sec008_log_lines_are_masked():
+    import logging
+
+    from dashboard.app.server import MaskPersonalData
+    rec = logging.LogRecord("feeds", logging.WARNING, __file__, 1, "feed %s: bad item %s", ("x", {"phone": "13812345678",
+                            "mail": "wang@example.cn"}), None)
+    assert MaskPersonalData().filter(rec)
+    line = logging.Formatter("%(message)s").format(rec)
+    assert "13812345678" not in line and "wang@example.cn" not in line and "138****5678" in line
+    try:
+        raise ValueError("caller 13912345678 unreachable")
+    except ValueError:
+        import sys
+        rec = logging.LogRecord("feeds", logging.ERROR, __file__, 1, "poll failed", None, sys.exc_info())
+    MaskPersonalData().filter(rec)
+    assert "13912345678" not in logging.Formatter("%(message)s").format(rec)

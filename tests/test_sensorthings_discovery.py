@@ -22,9 +22,9 @@ from urllib.parse import parse_qs, quote, urlencode, urlsplit
 
 import pytest
 
-from dashboard.settings import FeedSettings, load_settings, with_changes
+from dashboard.config.settings import FeedSettings, load_settings, with_changes
 from feeds.poller import Poller
-from feeds.sensor_settings import Datastream, SensorFeedSettings, SensorThingsFormat
+from feeds.sensors.settings import Datastream, SensorFeedSettings, SensorThingsFormat
 from tests.json_upstream import Clock
 
 T0 = datetime(2026, 11, 20, 8, 0, tzinfo=timezone.utc)

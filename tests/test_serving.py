@@ -73,7 +73,7 @@ def test_srv001_gunicorn_gthread_workers_only_serve_and_gzip(tmp_path, external_
     env.pop("SERVER_SOFTWARE", None)
     port = free_port()
     r = redis.Redis.from_url(external_redis_url)
-    poll = subprocess.Popen([sys.executable, "-m", "dashboard.cli", "poll"], env=env, cwd=REPO,
+    poll = subprocess.Popen([sys.executable, "-m", "dashboard.app.cli", "poll"], env=env, cwd=REPO,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     web = subprocess.Popen([sys.executable, "-m", "gunicorn", "app:server", "-k", "gthread", "-w", "2",
                             "--threads", "4", "-b", f"127.0.0.1:{port}", "--timeout", "120"],

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from dashboard.settings import SettingsError, load_settings
+from dashboard.config.settings import SettingsError, load_settings
 
 
 def write(tmp_path, text: str):
@@ -69,7 +69,7 @@ def test_set005_example_file_is_valid_and_complete():
 
 def test_set006_bad_file_stops_the_start_with_the_message(tmp_path):
     p = write(tmp_path, '[server]\nrefresh_s = 0\n')
-    proc = subprocess.run([sys.executable, "-m", "dashboard.cli", "run", "--config", str(p)],
+    proc = subprocess.run([sys.executable, "-m", "dashboard.app.cli", "run", "--config", str(p)],
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2
     assert "[server.refresh_s] expected 1..3600 seconds, got 0" in proc.stderr
@@ -132,7 +132,7 @@ def test_set009_app_py_honours_config(tmp_path):
 
 
 def _plain_default(obj):
-    from dashboard.config_schema import to_plain
+    from dashboard.config.schema import to_plain
     return to_plain(obj)
 
 
@@ -140,7 +140,7 @@ def test_set010_example_values_are_the_schema_defaults():
     """Every value in settings.example.toml is the default it claims to show, and every key is there."""
     import tomllib
     from pathlib import Path
-    from dashboard.settings import FeedSettings, Settings
+    from dashboard.config.settings import FeedSettings, Settings
     example = tomllib.loads((Path(__file__).resolve().parents[1] / "settings.example.toml").read_text("utf-8"))
     defaults = _plain_default(Settings())
     feed_defaults = _plain_default(FeedSettings(name="x", url="http://x"))

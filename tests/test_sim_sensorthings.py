@@ -1,5 +1,5 @@
-"""The demo sensor platform's SensorThings API v1.1 view (feeds/sim_sensorthings.py, mounted by
-feeds/sim_sensors_http.py), read over real HTTP on 127.0.0.1 by the real adapter and poller into a
+"""The demo sensor platform's SensorThings API v1.1 view (feeds/demo/sensors/sensorthings.py, mounted by
+feeds/demo/sensors/http.py), read over real HTTP on 127.0.0.1 by the real adapter and poller into a
 real (embedded) Redis.
 
 The clock is moved by hand: every request to the platform steps the simulation to it.
@@ -14,20 +14,20 @@ from datetime import datetime, timedelta, timezone
 import pytest
 import requests
 
-from dashboard import alarm_views
-from dashboard.access import Viewer
-from dashboard.config_schema import build
-from dashboard.redis_server import connect
-from dashboard.runtime import Runtime, sensor_demo_feeds
-from dashboard.settings import FeedSettings, load_settings, with_changes
+from dashboard.queries import alarm_views
+from dashboard.queries.access import Viewer
+from dashboard.config.schema import build
+from dashboard.store.redis_server import connect
+from dashboard.app.runtime import Runtime, sensor_demo_feeds
+from dashboard.config.settings import FeedSettings, load_settings, with_changes
 from dashboard.store import Store
-from feeds import sensor_records as sr
-from feeds import sensorthings
+from feeds.sensors import records as sr
+from feeds.sensors import sensorthings
 from feeds.poller import Poller
-from feeds.sensor_settings import SensorFeedSettings
-from feeds.sim_sensors import PROFILES, SimSensorsConfig
-from feeds.sim_sensors_http import start_sensor_simulator, utility_feed_spec
-from feeds.sim_sensorthings import datastream_setting
+from feeds.sensors.settings import SensorFeedSettings
+from feeds.demo.sensors.simulator import PROFILES, SimSensorsConfig
+from feeds.demo.sensors.http import start_sensor_simulator, utility_feed_spec
+from feeds.demo.sensors.sensorthings import datastream_setting
 from metrics.alarm_rules import AlarmRules
 
 T0 = datetime(2026, 11, 20, 8, 0, tzinfo=timezone.utc)

@@ -9,7 +9,7 @@ import orjson
 import pytest
 import requests
 
-from feeds.simulator import demo_grids, start_simulator
+from feeds.demo.tickets import demo_grids, start_simulator
 
 TZ = ZoneInfo("Asia/Shanghai")
 NOW = datetime(2026, 11, 21, 15, 30, tzinfo=TZ)

@@ -12,9 +12,9 @@ import pytest
 import shapely
 from shapely.geometry import box, mapping
 
-from feeds.simulator import SimulatedCity, accelerated_clock, demo_grids, grids_from_area_files
-from feeds.simulator.records import Columns
-from feeds.simulator.workdays import workday_deadline
+from feeds.demo.tickets import SimulatedCity, accelerated_clock, demo_grids, grids_from_area_files
+from feeds.demo.tickets.records import Columns
+from feeds.demo.tickets.workdays import workday_deadline
 
 TZ = ZoneInfo("Asia/Shanghai")
 NOW = datetime(2026, 11, 21, 15, 30, tzinfo=TZ)

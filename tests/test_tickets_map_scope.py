@@ -8,8 +8,8 @@ from datetime import datetime, timezone
 import pytest
 
 from callbacks import tickets as cb
-from dashboard import ticket_views as tv
-from dashboard.access import Viewer
+from dashboard.queries import ticket_views as tv
+from dashboard.queries.access import Viewer
 from metrics import ticket_scale as sc
 from metrics.ticket_rules import TicketRules
 from test_health_page import _texts

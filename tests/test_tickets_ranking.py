@@ -77,8 +77,8 @@ def test_rnk004_department_view_marks_too_few(demo_runtime):
     """The page's ranking (view function on the demo) ranks only units with enough tickets."""
     from datetime import datetime, timezone
     from callbacks import tickets as cb
-    from dashboard import ticket_views as tv
-    from dashboard.access import Viewer
+    from dashboard.queries import ticket_views as tv
+    from dashboard.queries.access import Viewer
     rt = demo_runtime
     now = cb.as_of(rt, datetime.now(timezone.utc))
     start, end = tv.resolve_window(tv.DrillState(win="today"), now, rt.settings.city.timezone)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 from callbacks import wall
-from dashboard.access import Viewer
+from dashboard.queries.access import Viewer
 from layouts.wall import TILES
 
 

@@ -1,8 +1,8 @@
 """Build the demo city's area tree (乌海市 Wuhai): ``areas.csv`` and ``areas.geojson``.
 
-Run by hand; the output is committed under ``dashboard/data/wuhai/``::
+Run by hand; the output is committed under ``feeds/demo/data/wuhai/``::
 
-    python tools/build_demo_city.py                  # rebuild from dashboard/data/wuhai/source/
+    python tools/build_demo_city.py                  # rebuild from feeds/demo/data/wuhai/source/
     python tools/build_demo_city.py --shared /work/shared/data   # refresh source/ first
     python tools/build_demo_city.py --out /tmp/city --seed 7     # elsewhere, another seed
 
@@ -29,10 +29,10 @@ from shapely.geometry import MultiPoint, shape
 from shapely.geometry.base import BaseGeometry
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from feeds.areas_file import read_area_files  # noqa: E402
+from feeds.areas.files import read_area_files  # noqa: E402
 from metrics.geo import sample_points, to_geometry_dict  # noqa: E402
 
-OUT_DIR = Path(__file__).resolve().parent.parent / "dashboard" / "data" / "wuhai"
+OUT_DIR = Path(__file__).resolve().parent.parent / "feeds" / "demo" / "data" / "wuhai"
 CITY_CODE = "150300000000"
 LEVEL_MAP = {"city": "city", "county": "district", "township": "street", "village": "community"}
 SUFFIXES = (("社区居委会", "社区"), ("村民委员会", "村"), ("村委会", "村"), ("居委会", ""))

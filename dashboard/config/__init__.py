@@ -1,0 +1,1 @@
+"""Settings (TOML + environment) and the schema that checks them."""

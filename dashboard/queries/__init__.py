@@ -1,0 +1,274 @@
+"""The query layer: the one door through which pages read the store.
+
+Each process keeps a copy of the datasets it reads, refreshed incrementally by dataset
+version (only the records changed since the version it holds are fetched), and prepared
+once per version (effective deadlines, effective grid). Computed views are memoized in the
+shared Redis cache (flask-caching) keyed by the dataset versions they read, so several
+workers compute a view once and show the same numbers.
+
+Every call takes the `Viewer`: the area and department scope of their role is applied
+here, and personal data is masked here unless the role may see it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import orjson
+import pandas as pd
+
+from dashboard.queries.access import Viewer
+from dashboard.queries.access import scope_mask as access_scope_mask
+from dashboard.store import Store
+from feeds.records import tickets_frame
+from metrics import tickets as tk
+from metrics.areas import AreaTree, AreaTreeError
+from metrics.placement import effective_grid, placement_counts
+from metrics.privacy import mask_frame
+
+log = logging.getLogger(__name__)
+
+
+class Queries:
+    def __init__(self, store: Store, settings, cache=None):
+        self.store, self.settings, self.cache = store, settings, cache
+        self.tz = settings.city.timezone
+        self._lock = threading.RLock()
+        self._tree: AreaTree | None = None
+        self._tree_version = -1
+        self._frame: pd.DataFrame | None = None
+        self._seq = 0
+        self._other: dict[str, tuple[int, pd.DataFrame | None]] = {}
+        # The feeds this console is configured with (set by the runtime); None = every feed
+        # the store has heard of. A feed renamed or removed from the settings keeps its old
+        # health record in the store; it is shown apart, not as a dead feed on the wall.
+        self.feed_names: set[str] | None = None
+        self.feed_kinds: dict[str, str] = {}    # configured feed name → kind (set with feed_names)
+
+    # -- versions and the area tree -------------------------------------------------
+    def versions(self) -> dict[str, int]:
+        """Every dataset's version (one round trip): cached views key on these."""
+        names = list(self.store.DATASETS)
+        keys = [self.store.dataset(n).k_seq for n in names] + [self.store.k_areas_version]
+        with self.store.r.pipeline(transaction=False) as p:   # GETs, not MGET: keys span cluster slots
+            for k in keys:
+                p.get(k)
+            values = p.execute()
+        return dict(zip(names + ["areas"], (int(v or 0) for v in values)))
+
+    def tree(self) -> AreaTree | None:
+        with self._lock:
+            v = self.store.areas_version()
+            if v != self._tree_version:
+                _, payload = self.store.areas()
+                try:
+                    self._tree = AreaTree.build(payload["rows"], payload.get("geojson")) if payload else None
+                except AreaTreeError as exc:  # the poller validates before storing: defensive
+                    log.error("stored area tree is invalid: %s", exc.errors[:3])
+                self._tree_version = v
+                if self._frame is not None and not self._frame.empty:
+                    self._frame["grid"] = effective_grid(self._frame, self._tree)
+            return self._tree
+
+    def map_bounds(self) -> list[list[float]]:
+        """Leaflet bounds [[south, west], [north, east]] of the whole area tree.
+
+        Before any tree is loaded: China's extent (the map is empty then anyway; pages
+        refetch their shapes when the tree arrives).
+        """
+        tree = self.tree()
+        box = tree.bounds(tree.root.code) if tree is not None else None
+        if not box:
+            return [[18.0, 73.0], [54.0, 135.0]]
+        x0, y0, x1, y1 = box
+        return [[y0, x0], [y1, x1]]
+
+    # -- tickets ----------------------------------------------------------------------
+    def all_tickets(self) -> pd.DataFrame:
+        """Every ticket, prepared, with its effective `grid`; unmasked (internal use)."""
+        with self._lock:
+            tree = self.tree()
+            ds = self.store.tickets
+            if self._frame is None:
+                seq, records = ds.all()
+                self._frame = self._prepare(records, tree)
+                self._seq = seq
+            elif ds.version() != self._seq:
+                seq, records = ds.changes_since(self._seq)
+                if records:
+                    new = self._prepare(records, tree)
+                    keep = self._frame[~self._frame["ticket_id"].isin(new["ticket_id"])]
+                    self._frame = pd.concat([keep, new], ignore_index=True) if len(keep) else new
+                self._seq = seq
+            return self._frame
+
+    def _prepare(self, records: list[dict], tree: AreaTree | None) -> pd.DataFrame:
+        df = tickets_frame(records)
+        df = tk.prepare(df, self.settings.tickets, self.tz)
+        df["grid"] = effective_grid(df, tree)
+        return df
+
+    def tickets(self, viewer: Viewer, area: str | None = None) -> pd.DataFrame:
+        """The tickets this viewer may see, within `area` (a node code) when given."""
+        df = self.all_tickets()
+        tree = self.tree()
+        mask = self.scope_mask(viewer, df["grid"])
+        if viewer.departments:
+            mask &= df["department"].isin(viewer.departments)
+        if area and tree is not None and area != tree.root.code and area in tree:
+            mask &= tree.in_subtree(df["grid"], area)
+        return df[mask] if not mask.all() else df
+
+    # -- the viewer's area scope -------------------------------------------------------
+    def scope_mask(self, viewer: Viewer, grid_codes: pd.Series) -> pd.Series:
+        """True where a record's grid lies in the viewer's areas (everywhere for a role
+        scoped to the whole city). The one area-scope rule of tickets, alarms and actions
+        (`dashboard.queries.access.scope_mask`; fails closed without an area tree)."""
+        return access_scope_mask(viewer, grid_codes, self.tree())
+
+    def area_visible(self, viewer: Viewer, code: str | None) -> bool:
+        """Whether area node `code` lies inside the viewer's scope (its areas' subtrees)."""
+        if not viewer.areas:
+            return True
+        return bool(code is not None and self.scope_mask(viewer, pd.Series([code], dtype=object)).iloc[0])
+
+    def for_display(self, df: pd.DataFrame, viewer: Viewer, view: str = "") -> pd.DataFrame:
+        """Personal data masked unless the viewer's role allows it; an unmasked view is
+        audited (once per viewer and set of rows in ten minutes: a refresh is not a new view)."""
+        if not viewer.see_personal_data:
+            return mask_frame(df)
+        personal = [c for c in ("caller_name", "caller_phone") if c in df]
+        if personal and len(df) and df[personal].notna().any().any():
+            self.audit_unmasked(df["ticket_id"].astype(str).tolist() if "ticket_id" in df else [], viewer, view)
+        return df
+
+    def audit_unmasked(self, ids: list[str], viewer: Viewer, view: str) -> None:
+        """Audit that `viewer` saw the personal data of tickets `ids` unmasked."""
+        import time
+
+        from dashboard.store import audit
+        key = (viewer.user, view, hashlib.sha1("\n".join(ids).encode()).hexdigest())
+        now = time.monotonic()
+        seen = self.__dict__.setdefault("_unmasked_seen", {})
+        if now - seen.get(key, -1e9) < 600:
+            return
+        if len(seen) > 10000:
+            seen.clear()
+        seen[key] = now
+        audit.record(self.store, {"what": "view_personal_data", "who": viewer.user, "role": viewer.role,
+                                  "via": viewer.via, "view": view, "rows": len(ids), "ticket_ids": ids[:50]})
+
+    def placement(self) -> dict[str, int]:
+        df = self.all_tickets()
+        if "withdrawn" in df:          # withdrawn upstream: counted apart, in no population
+            df = df[~df["withdrawn"].to_numpy(dtype=bool, na_value=False)]
+        return placement_counts(df, df["grid"]) if len(df) else {}
+
+    # -- memoized views --------------------------------------------------------------
+    def memo(self, name: str, viewer: Viewer, parts: tuple, compute):
+        """Compute once per (view, arguments, scope, data versions) across all workers."""
+        if self.cache is None:
+            return compute()
+        raw = orjson.dumps([name, parts, viewer.areas, viewer.departments, viewer.see_personal_data,
+                            self.versions()],
+                           default=str, option=orjson.OPT_NON_STR_KEYS)
+        key = f"view:{name}:{hashlib.sha1(raw).hexdigest()}"
+        hit = self.cache.get(key)
+        if hit is not None:
+            return hit
+        value = compute()
+        self.cache.set(key, value, timeout=600)
+        return value
+
+    def wall_numbers(self, viewer: Viewer, now: datetime) -> dict:
+        """Today's numbers for the wall (today cut at local midnight of `now`)."""
+        start, end = tk.window("today", now, self.tz)
+        bucket = int(now.timestamp() // 5)
+
+        def compute():
+            df = self.tickets(viewer)
+            out = tk.kpis(df, now, start, end, self.settings.tickets)
+            out["total"] = int(len(df))
+            return out
+        return self.memo("wall", viewer, (bucket, str(start)), compute)
+
+    def trend(self, viewer: Viewer, now: datetime, days: int = 30) -> list[dict]:
+        start, _ = tk.window("today", now, self.tz)
+        start = start - timedelta(days=days - 1)
+        day = now.astimezone(ZoneInfo(self.tz)).date().isoformat()
+
+        def compute():
+            t = tk.daily_counts(self.tickets(viewer), self.tz, start, now)
+            return [{"date": str(r.date), "received": int(r.received), "closed": int(r.closed)}
+                    for r in t.itertuples()]
+        return self.memo("trend", viewer, (day, int(now.timestamp() // 60), days), compute)
+
+    def open_by_area(self, viewer: Viewer, now: datetime, level: str) -> dict[str, dict]:
+        """Open and overdue tickets per node of `level` (for the wall map)."""
+        tree = self.tree()
+        if tree is None or level not in tree.levels:
+            return {}
+
+        def compute():
+            df = self.tickets(viewer)
+            is_open = tk.open_mask(df, now)
+            overdue = is_open & (df["deadline_at"] < now)
+            keys = tree.ancestor_at(df["grid"], level)
+            g = pd.DataFrame({"k": keys, "open": is_open, "overdue": overdue}).groupby("k").sum()
+            return {str(k): {"open": int(r.open), "overdue": int(r.overdue)} for k, r in g.iterrows()}
+        return self.memo("open_by_area", viewer, (level, int(now.timestamp() // 5)), compute)
+
+    # -- other datasets (sensors, alarms, enterprises, responders, readings) ------------
+    def frame(self, name: str, build=None) -> pd.DataFrame:
+        """Dataset `name` as a frame, refreshed incrementally by version.
+
+        `build(records) -> DataFrame` types the columns (default: `pd.DataFrame`); it must
+        keep the dataset's id column. Internal: apply the viewer's scope before display.
+        """
+        build = build or (lambda recs: pd.DataFrame.from_records(recs))
+        ds = self.store.dataset(name)
+        with self._lock:
+            seq, df = self._other.get(name, (0, None))
+            if df is None:
+                seq, records = ds.all()
+                df = build(records) if records else build([])
+            elif ds.version() != seq:
+                seq, records = ds.changes_since(seq)
+                if records:
+                    new = build(records)
+                    keep = df[~df[ds.id_field].isin(new[ds.id_field])] if len(df) else df
+                    df = pd.concat([keep, new], ignore_index=True) if len(keep) else new
+            self._other[name] = (seq, df)
+            return df
+
+    # -- feeds -----------------------------------------------------------------------
+    def feed_health(self) -> dict[str, dict]:
+        """Health of the configured feeds, by name. A configured feed not yet polled has a
+        record too ({"name", "kind"}, no `last_success`): the wall shows it as loading
+        instead of leaving it out."""
+        health = self.store.health()
+        if self.feed_names is None:
+            return health
+        out = {n: h for n, h in health.items() if n in self.feed_names}
+        for name in self.feed_names - set(out):
+            out[name] = {"name": name, "kind": self.feed_kinds.get(name, "")}
+        return out
+
+    def sensor_feeds_configured(self) -> bool:
+        """Whether any sensor feed is configured (else the wall says so instead of "0 alarms")."""
+        if self.feed_names is None:
+            return any(h.get("kind") == "sensors" for h in self.store.health().values())
+        return "sensors" in self.feed_kinds.values()
+
+    def retired_feeds(self) -> dict[str, dict]:
+        """Health records of feeds no longer in the settings (their last run, for the record)."""
+        if self.feed_names is None:
+            return {}
+        return {n: h for n, h in self.store.health().items() if n not in self.feed_names}
+
+    def rejects(self, feed: str, limit: int = 50) -> list[dict]:
+        return self.store.rejects(feed, limit)

@@ -1,0 +1,1 @@
+"""The area tree feed: a CSV of codes and a GeoJSON of boundaries."""

@@ -1,0 +1,1 @@
+"""The demo city's sensor platform: pipe networks, sensors, incidents, its HTTP and SensorThings views."""

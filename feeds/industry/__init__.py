@@ -1,0 +1,1 @@
+"""Industry feed adapter: CSV / XLSX of enterprise indicators (per-mu board)."""

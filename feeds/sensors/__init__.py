@@ -1,0 +1,1 @@
+"""Sensor and responder feed adapters: a utility's own JSON, FIWARE, SensorThings; the alarm engine."""
