@@ -43,7 +43,8 @@ def poll_sensorthings(ctx: PollContext) -> list[Batch]:
             if reg is None:
                 reg = found
             else:
-                reg.records += [r for r in found.records if r["sensor_id"] not in {x["sensor_id"] for x in reg.records}]
+                listed = {x["sensor_id"] for x in reg.records}   # the registry's own entry wins
+                reg.records += [r for r in found.records if r["sensor_id"] not in listed]
                 reg.rejects += found.rejects
                 reg.received += found.received
     lookup = _lookup(ctx, reg)
