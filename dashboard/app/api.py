@@ -276,7 +276,10 @@ def register(server: Flask, rt) -> None:
     def api_feeds():
         viewer()
         from layouts.components import feed_state      # the state the health page and the wall show
-        return json_response({"feeds": fv.feed_items(rt, datetime.now(timezone.utc).timestamp(), feed_state)})
+        # the store's persistence beside the feeds: alarms, acknowledgements and the audit
+        # trail survive a Redis restart only if it keeps them (`Runtime.store_status`)
+        return json_response({"feeds": fv.feed_items(rt, datetime.now(timezone.utc).timestamp(), feed_state),
+                              "store": rt.store_status()})
 
     @bp.get("/feeds/<name>/rejects")
     def api_rejects(name: str):

@@ -74,8 +74,14 @@ def _discovered(ctx: PollContext, settings: SensorFeedSettings, rules) -> tuple[
             found = discover.discover(settings, rules, stamp(ctx.now), session=ctx.session)
         except Exception as exc:  # noqa: BLE001 - a bad page or requests' errors: the feed failed as a whole
             raise FeedError(f"Datastreams: {exc}") from None
-        st = ctx.state["discovery"] = {"at": ctx.now.isoformat(), "streams": found.to_state()}
-        batch = Batch("sensors", list(found.sensors.values()), _rejects(found.rejects), found.items)
+        # a Datastream that cannot be read is recorded once, not at every discovery
+        before = set(st.get("rejected") or [])
+        fresh = [r for r in found.rejects if r["reason"] not in before]
+        st = ctx.state["discovery"] = {"at": ctx.now.isoformat(), "streams": found.to_state(),
+                                       "rejected": sorted({r["reason"] for r in found.rejects})}
+        batch = Batch("sensors", list(found.sensors.values()), _rejects(fresh), len(found.sensors) + len(fresh))
+        if len(fresh) < len(found.rejects):
+            batch.notes.append(f"{len(found.rejects) - len(fresh)} Datastreams still unreadable (recorded before)")
     streams = discover.streams_from_state(st.get("streams"))
     return dataclasses.replace(settings, sensorthings=dataclasses.replace(cfg, datastreams=streams)), batch
 
