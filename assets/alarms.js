@@ -40,7 +40,9 @@
         var icon = L.divIcon({html: '<div class="' + cls + '">' + (ROMAN[p.level] || "?") + "</div>",
                               className: "alarm-icon", iconSize: L.point(size, size)});
         var m = L.marker(latlng, {icon: icon, zIndexOffset: 10000 * (5 - p.level), riseOnHover: true});
-        m.bindTooltip((ROMAN[p.level] || "?") + " · " + esc(p.network) + " · " + esc(p.kind) + " · " + esc(p.sensor),
+        /* p.text: the server's words for it in the page's language (no internal codes) */
+        m.bindTooltip((ROMAN[p.level] || "?") + " · " +
+                      (p.text ? esc(p.text) : esc(p.network) + " · " + esc(p.kind) + " · " + esc(p.sensor)),
                       {className: "area-label", direction: "top"});
         return m;
       },
@@ -55,7 +57,7 @@
         var icon = L.divIcon({html: '<div class="team-box team-' + token(p.status) + '">' + esc(p.id) + "</div>",
                               className: "team-icon", iconSize: L.point(34, 18)});
         var m = L.marker(latlng, {icon: icon, zIndexOffset: 500});
-        m.bindTooltip(esc(p.name) + " · " + esc(p.status), {className: "area-label", direction: "top"});
+        m.bindTooltip(p.text ? esc(p.text) : esc(p.name) + " · " + esc(p.status), {className: "area-label", direction: "top"});
         return m;
       }
     },

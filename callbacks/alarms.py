@@ -73,6 +73,23 @@ def error_text(exc: actions.ActionError, lang: str) -> str:
         return t(key, lang)
 
 
+TEAM_STATUS = {"free": ("空闲", "free"), "en_route": ("出动中", "en route"), "on_site": ("在现场", "on site")}
+
+
+def labelled(fc: dict, lang: str) -> dict:
+    """Map points with their tooltip text in the viewer's language (`text`): 燃气 · 压力 ·
+    G00913 for an alarm, 燃气抢修1队 · 空闲 for a team — never the internal codes."""
+    for f in fc.get("features", []):
+        p = f["properties"]
+        if "level" in p:       # an alarm
+            p["text"] = " · ".join([t(f"alarms.net.{p['network']}", lang), kind_text(p["kind"], lang),
+                                    status_text(p["status"], None, lang), str(p.get("sensor") or "")])
+        else:                  # a team
+            zh, en = TEAM_STATUS.get(p.get("status"), (p.get("status"), p.get("status")))
+            p["text"] = f"{p.get('name')} · {en if lang == 'en' else zh}"
+    return fc
+
+
 def refresh(networks, levels, status, lang, rt, viewer, now: datetime | None = None, since: str = "all") -> tuple:
     """Grid rows (filtered), alarm markers (all listed: the map filters in the browser), teams, KPIs.
 
@@ -85,8 +102,8 @@ def refresh(networks, levels, status, lang, rt, viewer, now: datetime | None = N
                             since or "all")
     shown = [r for r in rows if r["network"] in (networks or []) and r["level"] in [int(v) for v in (levels or [])]
              and r["status"] in wanted]
-    markers = views.alarm_features(rows, views.alarms(rt, viewer))
-    return (grid_rows(shown, lang), markers, views.team_features(rt),
+    markers = labelled(views.alarm_features(rows, views.alarms(rt, viewer)), lang)
+    return (grid_rows(shown, lang), markers, labelled(views.team_features(rt), lang),
             view.kpi_table(views.kpis(rt, viewer, now), lang))
 
 

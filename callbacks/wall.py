@@ -158,13 +158,14 @@ def alarm_part(lang: str | None, rt, viewer, now: datetime | None = None) -> tup
     return [table, listed], serious
 
 
-def alarm_markers(rt, viewer, now: datetime | None = None) -> dict:
+def alarm_markers(rt, viewer, now: datetime | None = None, lang: str | None = None) -> dict:
     """The active alarms as map points for the wall (shown in emergency mode)."""
     from dashboard.queries import alarm_views
     if not rt.queries.sensor_feeds_configured():
         return {"type": "FeatureCollection", "features": []}
+    from callbacks.alarms import labelled
     rows = alarm_views.active_list(rt, viewer, now or datetime.now(timezone.utc))
-    return alarm_views.alarm_features(rows, alarm_views.alarms(rt, viewer))
+    return labelled(alarm_views.alarm_features(rows, alarm_views.alarms(rt, viewer)), lang or "zh")
 
 
 _FLASH_SHOW_JS = """
@@ -228,8 +229,9 @@ def register_alarms(app, rt) -> None:
     app.callback(Output(ids.WALL_ALARMS, "children"), Output(ids.WALL_SERIOUS, "data"),
                  Input(ids.WALL_ALARM_TICK, "n_intervals"), State(ids.LANG, "data"))(
         lambda n, lang: alarm_part(lang, rt, current_viewer(rt.settings.access)))
-    app.callback(Output(ids.WALL_ALARM_MARKERS, "data"), Input(ids.WALL_ALARM_TICK, "n_intervals"))(
-        lambda n: alarm_markers(rt, current_viewer(rt.settings.access)))
+    app.callback(Output(ids.WALL_ALARM_MARKERS, "data"), Input(ids.WALL_ALARM_TICK, "n_intervals"),
+                 State(ids.LANG, "data"))(
+        lambda n, lang: alarm_markers(rt, current_viewer(rt.settings.access), lang=lang))
     app.clientside_callback(
         "function (serious, seen, sound) { return window.cityops.wallAlarms.flash(serious, seen, sound); }",
         Output(ids.WALL_ALARM_SEEN, "data"), Output(ids.WALL_FLASH_DATA, "data"),

@@ -143,3 +143,12 @@ def test_apg006_wall_lists_alarms_as_links_to_their_pages(demo_runtime):
     assert links and all(link.href.startswith("/alarms?alarm=") for link in links)
     first = views.active_list(demo_runtime, ME, datetime.now(timezone.utc))[0]["alarm_id"]
     assert links[0].href == page_href(first) and page.alarm_of(links[0].href.split("?", 1)[1]) == first
+
+
+def test_apg007_map_tooltips_in_words(demo_runtime):
+    now = datetime.now(timezone.utc)
+    _, markers, teams, _ = page.refresh(["gas", "water", "heating"], [1, 2, 3, 4], ["active", "acknowledged"], "zh",
+                                        demo_runtime, ME, now)
+    texts = [f["properties"]["text"] for f in markers["features"] + teams["features"]]
+    assert texts and all("gas_concentration" not in x and " free" not in x and "on_site" not in x for x in texts)
+    assert any("燃气" in x for x in texts) and any(x.endswith(("空闲", "出动中", "在现场")) for x in texts)

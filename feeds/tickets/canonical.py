@@ -73,7 +73,14 @@ def parse_tickets(data: bytes, fmt: str) -> tuple[list[dict], list[Reject]]:
 
 
 def _parse_csv(text: str) -> tuple[list[dict], list[Reject]]:
-    reader = csv.DictReader(io.StringIO(text))
+    try:
+        return _parse_csv_rows(text)
+    except csv.Error as exc:      # the file cannot be cut into rows: refused whole, with the reason
+        raise PayloadError(f"CSV cannot be read: {exc}") from None
+
+
+def _parse_csv_rows(text: str) -> tuple[list[dict], list[Reject]]:
+    reader = csv.DictReader(io.StringIO(text, newline=""))   # csv's own line ends (\r too)
     if not reader.fieldnames or "ticket_id" not in reader.fieldnames:
         raise PayloadError("CSV has no header row with a ticket_id column")
     items, bad = [], []
