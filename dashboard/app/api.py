@@ -64,7 +64,7 @@ def bad(param: str, expected: str, got=None) -> ApiError:
 
 def refused(rt, viewer: Viewer, code: str, message: str) -> ApiError:
     """403, in the audit trail like every refusal."""
-    from dashboard.store import audit
+    from dashboard.queries import audit
     audit.record(rt.store, {"what": "refused", "who": viewer.user, "role": viewer.role, "via": viewer.via,
                             "code": code, "method": request.method, "path": request.path[:200],
                             "reason": message[:300]})
@@ -276,7 +276,10 @@ def register(server: Flask, rt) -> None:
     def api_feeds():
         viewer()
         from layouts.components import feed_state      # the state the health page and the wall show
-        return json_response({"feeds": fv.feed_items(rt, datetime.now(timezone.utc).timestamp(), feed_state)})
+        # the store's persistence beside the feeds: alarms, acknowledgements and the audit
+        # trail survive a Redis restart only if it keeps them (`Runtime.store_status`)
+        return json_response({"feeds": fv.feed_items(rt, datetime.now(timezone.utc).timestamp(), feed_state),
+                              "store": rt.store_status()})
 
     @bp.get("/feeds/<name>/rejects")
     def api_rejects(name: str):
