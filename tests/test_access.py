@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from dashboard.store import audit
+from dashboard.queries import audit
 from dashboard.queries.accounts import Accounts, Tokens
 from tests.access_helpers import app_with, key_for, post, server_callbacks
 

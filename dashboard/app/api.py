@@ -64,7 +64,7 @@ def bad(param: str, expected: str, got=None) -> ApiError:
 
 def refused(rt, viewer: Viewer, code: str, message: str) -> ApiError:
     """403, in the audit trail like every refusal."""
-    from dashboard.store import audit
+    from dashboard.queries import audit
     audit.record(rt.store, {"what": "refused", "who": viewer.user, "role": viewer.role, "via": viewer.via,
                             "code": code, "method": request.method, "path": request.path[:200],
                             "reason": message[:300]})

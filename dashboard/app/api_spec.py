@@ -17,7 +17,7 @@ _NUM_N = {"type": ["number", "null"]}
 _STR_N = {"type": ["string", "null"]}
 
 
-# what the store keeps across a Redis restart (dashboard/redis_server.py `persistence`)
+# what the store keeps across a Redis restart (dashboard/store/redis_server.py `persistence`)
 STORE = {"type": "object", "required": ["kind", "mode", "durable", "reachable"], "properties": {
     "kind": {"type": "string", "enum": ["embedded", "external"]},
     "mode": {"type": "string", "enum": ["aof", "snapshots", "none", "unknown"]},

@@ -25,7 +25,7 @@ from urllib.parse import urlencode, urlsplit
 
 from flask import Response, g, jsonify, redirect, request, session
 
-from dashboard.store import audit
+from dashboard.queries import audit
 from dashboard.queries.access import (NOBODY, Refused, Viewer, default_viewer, identity_headers, in_networks,
                               kiosk_viewer, viewer_for_role, viewer_from_headers)
 from dashboard.queries.accounts import Accounts, Tokens

@@ -260,3 +260,7 @@ def _coverage(ctx, upstream: int | None, rejected: int, done: bool, how: str, wh
     complete = bool(done and (missing == 0 if missing is not None else True))
     return {"upstream_count": upstream, "held": held, "rejected": rejected, "missing": missing,
             "complete": complete, "at": ctx.now.isoformat(), "how": how}
+
+
+# the (kind, format) this adapter reads, for feeds.registry (every adapter module exports ADAPTERS)
+ADAPTERS = {("tickets", "canonical"): poll}
