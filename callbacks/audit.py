@@ -7,7 +7,7 @@ import orjson
 import pandas as pd
 from dash import Input, Output, State, dcc
 
-from dashboard.store import audit
+from dashboard.queries import audit
 from dashboard.queries import exports
 from layouts import audit as view
 from layouts import ids

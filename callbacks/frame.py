@@ -69,7 +69,7 @@ def toggle(n_clicks: int, lang: str | None) -> str:
 
 
 def register(app, rt) -> None:
-    app.callback(Output(ids.PAGE, "children"), Output(ids.NAV, "children"), Output("title", "children"),
+    app.callback(Output(ids.PAGE, "children"), Output(ids.NAV, "children"), Output(ids.TITLE, "children"),
                  Output(ids.LANG_BUTTON, "children"),
                  Input(ids.URL, "pathname"), Input(ids.LANG, "data"))(
         lambda pathname, lang: render(pathname, lang, rt))
@@ -80,4 +80,4 @@ def register(app, rt) -> None:
                  prevent_initial_call=True)(toggle)
     app.clientside_callback(
         "function(n, tz) { return window.cityops.clock(tz); }",
-        Output(ids.CLOCK, "children"), Input(ids.TICK, "n_intervals"), State("city-tz", "data"))
+        Output(ids.CLOCK, "children"), Input(ids.TICK, "n_intervals"), State(ids.CITY_TZ, "data"))

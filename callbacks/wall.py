@@ -202,7 +202,7 @@ def emergency_mode(rt) -> dict:
 def switch_emergency(rt, viewer, on: bool | None = None) -> dict:
     """Turn emergency mode on/off (toggle when `on` is None) for a viewer with
     `switch_emergency_mode`; refused and audited for anyone else. Returns the mode now."""
-    from dashboard.store import audit
+    from dashboard.queries import audit
 
     now = emergency_mode(rt)
     if not viewer.switch_emergency_mode:

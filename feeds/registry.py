@@ -5,21 +5,21 @@ from __future__ import annotations
 from typing import Callable
 
 from feeds.areas import feed as areas_feed
-from feeds.tickets import canonical, open311
-from feeds.industry import poll as industry_poll
-from feeds.sensors import responders as responders_poll, poll as sensor_poll, sensorthings_poll
 from feeds.base import Batch, PollContext
+from feeds.industry import poll as industry_poll
+from feeds.sensors import poll as sensor_poll
+from feeds.sensors import responders, sensorthings_poll
+from feeds.tickets import canonical, open311
 
 Adapter = Callable[[PollContext], list[Batch]]
 
+# every adapter module exports the same shape: ADAPTERS = {(kind, format): poll(ctx) -> [Batch]}
 _ADAPTERS: dict[tuple[str, str], Adapter] = {
-    ("tickets", "open311"): open311.poll,
-    ("tickets", "canonical"): canonical.poll,
-    ("areas", "files"): areas_feed.poll,
-    ("industry", "canonical"): industry_poll.poll,
-    **sensor_poll.ADAPTERS,         # sensors json|fiware
-    **sensorthings_poll.ADAPTERS,   # sensors sensorthings
-    ("responders", "json"): responders_poll.poll_responders,
+    **open311.ADAPTERS, **canonical.ADAPTERS,                     # tickets
+    **sensor_poll.ADAPTERS, **sensorthings_poll.ADAPTERS,         # sensors json | fiware | sensorthings
+    **responders.ADAPTERS,                                        # responders
+    **industry_poll.ADAPTERS,                                     # industry
+    **areas_feed.ADAPTERS,                                        # areas
 }
 
 

@@ -24,7 +24,7 @@ def frame(refresh_s: float, default_lang: str, city_name: str) -> html.Div:
         html.Header(className="topbar", children=[
             html.Div(className="brand", children=[
                 html.Span(city_name, className="city"),
-                html.Span(id="title", className="title"),
+                html.Span(id=ids.TITLE, className="title"),
             ]),
             html.Nav(id=ids.NAV, className="nav"),
             html.Div(className="topbar-right", children=[

@@ -8,6 +8,8 @@ PAGE = "page"
 CLOCK = "clock"
 TICK = "tick"                 # the refresh interval
 NAV = "nav"
+TITLE = "title"               # the console's name in the header (words follow the language)
+CITY_TZ = "city-tz"           # dcc.Store: the city's time zone, for the header clock
 STORE_BANNER = "store-banner"   # degraded mode: the data store is unreachable
 
 # the wall
@@ -15,7 +17,6 @@ WALL_FEEDS = "wall-feeds"
 WALL_MAP = "wall-map"
 WALL_AREAS = "wall-areas"
 WALL_TREND = "wall-trend"
-WALL_CATEGORIES = "wall-categories"
 WALL_NOTICE = "wall-notice"
 WALL_LEGEND = "wall-legend"          # what the map's colours mean (units), and the alarm levels
 WALL_SCALE = "wall-scale"            # dcc.Store: the screen's size unit (1 at 1920×1080, 2 at 4K)

@@ -20,8 +20,10 @@ from typing import Literal
 NETWORKS: tuple[str, ...] = ("gas", "water", "heating")
 LEVELS: tuple[int, ...] = (1, 2, 3, 4)
 LEVEL_NAMES: dict[int, str] = {1: "I", 2: "II", 3: "III", 4: "IV"}
-LEVEL_COLOURS: dict[int, str] = {1: "red", 2: "orange", 3: "yellow", 4: "blue"}
-LEVEL_LABELS_ZH: dict[int, str] = {1: "特别严重", 2: "严重", 3: "较重", 4: "一般"}
+# the fields of an alarm record, in order (the alarm engine and every sensor adapter)
+ALARM_FIELDS = ("alarm_id", "sensor_id", "network", "kind", "level", "value", "threshold", "unit",
+                "raised_at", "acknowledged_at", "acknowledged_by", "resolved_at", "resolution",
+                "status", "lat", "lon", "grid_code", "levels")
 OFFLINE_KIND = "offline"
 
 

@@ -180,3 +180,11 @@ def sample_points(geom: BaseGeometry, n: int, rng: np.random.Generator) -> np.nd
         out.append(inside)
         found += len(inside)
     return np.concatenate(out)[:n]
+
+
+def distance_m(lon1: float, lat1: float, lon2: np.ndarray | float, lat2: np.ndarray | float) -> np.ndarray:
+    """Great-circle distance in metres (haversine)."""
+    p1, p2 = np.radians(lat1), np.radians(lat2)
+    dp, dl = p2 - p1, np.radians(np.asarray(lon2) - lon1)
+    a = np.sin(dp / 2) ** 2 + np.cos(p1) * np.cos(p2) * np.sin(dl / 2) ** 2
+    return 2 * 6_371_000.0 * np.arcsin(np.sqrt(a))

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from dashboard.store import audit
+from dashboard.queries import audit
 from dashboard.queries.accounts import Accounts, Tokens
 from tests.access_helpers import app_with, key_for, post, server_callbacks
 
@@ -254,6 +254,8 @@ def test_acc031_kiosk_token_wall_and_alarms_only(accounts_app):
     before = rt.store.console_state("emergency")
     r = post(c, app, mode, {"wall-emergency.n_clicks": 1}, changed=["wall-emergency.n_clicks"])
     assert r.status_code == 200 and rt.store.console_state("emergency") == before
+    assert c.get("/api/v1/tickets").status_code == 403    # a display is no API client
+    assert c.get("/api/v1/alarms", headers={"Authorization": f"Bearer {tok}"}).status_code == 403
     Tokens(rt.store).revoke("wall-hall-a")
     assert c.get("/").status_code == 302                  # revoked: to the login page
 

@@ -74,7 +74,7 @@ def test_jwt001_valid_token_gives_role_and_scope(jwt_app, keys):
 @pytest.mark.parametrize("case", ["expired", "wrong_audience", "wrong_issuer", "wrong_signature", "alg_none",
                                   "hs256_with_public_key", "no_exp", "unknown_kid", "garbage"])
 def test_jwt002_bad_tokens_are_refused_and_audited(jwt_app, keys, case):
-    from dashboard.store import audit
+    from dashboard.queries import audit
     rt, app = jwt_app
     now = int(time.time())
     if case == "expired":

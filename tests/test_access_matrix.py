@@ -12,7 +12,7 @@ from datetime import datetime, timezone
 import pandas as pd
 import pytest
 
-from dashboard.store import audit
+from dashboard.queries import audit
 from dashboard.config.settings import BUILTIN_ROLES, RoleSettings
 from tests.access_helpers import app_with, key_for, post
 

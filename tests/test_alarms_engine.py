@@ -1,11 +1,11 @@
-"""feeds.sensors.alarm_engine: raise, dedupe and escalate, clear, offline, acknowledge, resolve."""
+"""metrics.alarm_engine: raise, dedupe and escalate, clear, offline, acknowledge, resolve."""
 
 from datetime import datetime, timedelta, timezone
 
 import pandas as pd
 import pytest
 
-from feeds.sensors.alarm_engine import acknowledge, apply_feed_alarms, apply_readings, offline_alarms, resolve
+from metrics.alarm_engine import acknowledge, apply_feed_alarms, apply_readings, offline_alarms, resolve
 from metrics.alarms import AlarmRules
 
 RULES = AlarmRules()

@@ -5,8 +5,9 @@ from pathlib import Path
 
 import pytest
 
-from feeds.sensors.alarm_engine import apply_readings
-from feeds.demo.sensors.network import distance_m, make_sensors
+from metrics.alarm_engine import apply_readings
+from feeds.demo.sensors.network import make_sensors
+from metrics.geo import distance_m
 from feeds.demo.sensors.simulator import SensorSimulator, SimSensorsConfig
 from metrics.alarms import AlarmRules
 

@@ -9,7 +9,7 @@ import time
 
 import redis
 
-from dashboard.store import audit
+from dashboard.queries import audit
 from dashboard.store import Store
 
 

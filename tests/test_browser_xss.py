@@ -136,7 +136,7 @@ def test_bxs001_no_feed_string_executes_anywhere(dash_duo, xss_runtime):
                         ("/industry", "#ind-map .leaflet-container, #ind-map canvas, #ind-map .leaflet-interactive"), ("/health", "table.health")):
         dash_duo.driver.get(dash_duo.server_url + path)
         try:
-            dash_duo.wait_for_element(ready, timeout=40)
+            dash_duo.wait_for_element(ready, timeout=90)
         except Exception:
             dash_duo.driver.save_screenshot(f"/tmp/xss-{path.strip('/') or 'wall'}.png")
             raise AssertionError(f"{path}: {ready} never appeared")

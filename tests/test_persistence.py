@@ -124,3 +124,19 @@ def test_per005_healthz_reports_the_store(redis_proc):
     body = app.server.test_client().get("/healthz").get_json()
     assert body["ok"] is True and body["store"]["mode"] == "aof" and body["store"]["kind"] == "external"
     rt.store.r.close()
+
+
+def test_per006_api_feeds_carries_the_store_block(redis_proc, tmp_path):
+    """`/api/v1/feeds` says beside the feeds whether the store keeps what it holds."""
+    from dashboard.config.settings import StoreSettings, with_changes
+    from tests.api_helpers import api_app
+
+    server = redis_proc(*NOTHING_KEPT)
+    settings = with_changes(load_settings(None, env={}),
+                            store=StoreSettings(redis_url=server.url, data_dir=str(tmp_path / "var")))
+    rt = Runtime(settings, Store(connect(server.url), "ns"), None, server.url)
+    client, _ = api_app(rt)
+    body = client.get("/api/v1/feeds").get_json()
+    assert body["store"]["mode"] == "none" and body["store"]["durable"] is False
+    assert "lost at its next restart" in body["store"]["warning"] and body["store"]["reachable"] is True
+    rt.store.r.close()

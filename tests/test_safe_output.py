@@ -113,3 +113,21 @@ def test_sec007_poller_masks_rejects_it_keeps(embedded_store, tmp_path):
     blob = orjson.dumps(rejects).decode()
     for secret in ("李四光", "13812345678", "li@example.cn"):
         assert secret not in blob
+
+
+def test_sec008_log_lines_are_masked():
+    import logging
+
+    from dashboard.app.server import MaskPersonalData
+    rec = logging.LogRecord("feeds", logging.WARNING, __file__, 1, "feed %s: bad item %s", ("x", {"phone": "13812345678",
+                            "mail": "wang@example.cn"}), None)
+    assert MaskPersonalData().filter(rec)
+    line = logging.Formatter("%(message)s").format(rec)
+    assert "13812345678" not in line and "wang@example.cn" not in line and "138****5678" in line
+    try:
+        raise ValueError("caller 13912345678 unreachable")
+    except ValueError:
+        import sys
+        rec = logging.LogRecord("feeds", logging.ERROR, __file__, 1, "poll failed", None, sys.exc_info())
+    MaskPersonalData().filter(rec)
+    assert "13912345678" not in logging.Formatter("%(message)s").format(rec)

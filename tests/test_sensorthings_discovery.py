@@ -198,7 +198,8 @@ def test_datastreams_things_and_locations_are_discovered(sta, embedded_store, ho
     for ds in (11, 12, 13):
         sta.post(ds, T0 - timedelta(minutes=2), 1.0)
     f = feed(sta, kinds={"Combustible gas": "gas_concentration"}, **how)
-    h = run(poller(embedded_store, f, clock), f)
+    p = poller(embedded_store, f, clock)
+    h = run(p, f)
     assert any(path.startswith("/v1.1/Datastreams?$expand=Thing($expand=Locations),ObservedProperty,Sensor")
                for path in sta.hits)
     assert sum(1 for path in sta.hits if path.startswith("/v1.1/Datastreams?")) == 2   # two pages (nextLink)
@@ -215,6 +216,12 @@ def test_datastreams_things_and_locations_are_discovered(sta, embedded_store, ho
     assert set(readings) == {"gm-1", "gm-2", "gm-3"}
     assert readings["gm-1"]["unit"] == "%LEL" and readings["gm-1"]["lon"] == 106.81
     assert h["rejected"] == 2
+    # discovered again (every discover_every_s): the same unreadable Datastreams are not recorded twice
+    clock.t = T0 + timedelta(seconds=f.sensor.sensorthings.discover_every_s + 1)
+    run(p, f)
+    assert sum(1 for path in sta.hits if path.startswith("/v1.1/Datastreams?")) == 4
+    assert len(embedded_store.rejects(f.name)) == 2
+    assert embedded_store.feed_health(f.name)["rejected_total"] == 2
 
 
 def test_a_thing_without_the_network_property_is_a_reject(sta, embedded_store):

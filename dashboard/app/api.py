@@ -19,7 +19,6 @@ from __future__ import annotations
 import re
 from datetime import datetime, timezone
 from urllib.parse import quote
-from zoneinfo import ZoneInfo
 
 import orjson
 import pandas as pd
@@ -28,10 +27,11 @@ from werkzeug.exceptions import HTTPException, InternalServerError
 
 from dashboard.queries import alarm_actions as actions
 from dashboard.queries import alarm_views as av
+from dashboard.queries import exports
+from dashboard.queries import feed_views as fv
 from dashboard.queries import industry_views as iv
 from dashboard.queries import overdue_views as ov
 from dashboard.queries import ticket_views as tv
-from dashboard.queries import exports
 from dashboard.queries.access import Viewer, current_viewer
 from metrics import tickets as tk
 from metrics.alarm_rules import NETWORKS
@@ -64,7 +64,7 @@ def bad(param: str, expected: str, got=None) -> ApiError:
 
 def refused(rt, viewer: Viewer, code: str, message: str) -> ApiError:
     """403, in the audit trail like every refusal."""
-    from dashboard.store import audit
+    from dashboard.queries import audit
     audit.record(rt.store, {"what": "refused", "who": viewer.user, "role": viewer.role, "via": viewer.via,
                             "code": code, "method": request.method, "path": request.path[:200],
                             "reason": message[:300]})
@@ -186,9 +186,7 @@ def _local(ts, tz: str) -> str | None:
     return pd.Timestamp(ts).tz_convert(tz).isoformat()
 
 
-def _epoch(v, tz: str) -> str | None:
-    """A stored epoch-seconds stamp as ISO 8601 in the city's zone (microseconds kept)."""
-    return None if v is None else datetime.fromtimestamp(float(v), ZoneInfo(tz)).isoformat()
+_epoch = fv.epoch_text
 
 
 def _body() -> dict:
@@ -208,40 +206,6 @@ def _attachment(data: bytes, name: str, fmt: str) -> Response:
 
 
 # -- views as JSON ---------------------------------------------------------------------------------
-def feed_items(rt, now_ts: float) -> list[dict]:
-    """Every configured feed's health record as the API shows it."""
-    from layouts.components import feed_state
-    tz = rt.settings.city.timezone
-    held = records_held(rt)
-    _, payload = rt.store.areas()
-    q_areas = len((payload or {}).get("rows") or []) or None     # the area feed holds the tree's nodes
-    out = []
-    for name, h in sorted(rt.queries.feed_health().items()):
-        last = h.get("last_success")
-        total, rej = h.get("records_total"), h.get("rejected_total")
-        out.append({
-            "name": name, "kind": h.get("kind"), "format": h.get("format"), "state": feed_state(h, now_ts),
-            "ok": h.get("ok"), "last_attempt": _epoch(h.get("last_attempt"), tz), "last_success": _epoch(last, tz),
-            "data_age_s": None if last is None else round(now_ts - float(last), 3),
-            "records_held": held.get(name, q_areas if h.get("kind") == "areas" else None),
-            "received": h.get("received"), "accepted": h.get("accepted"), "rejected": h.get("rejected"),
-            "received_total": None if total is None or rej is None else int(total) + int(rej),
-            "accepted_total": total, "rejected_total": rej,
-            "last_error": h.get("last_error"), "coverage": h.get("coverage"),
-        })
-    return out
-
-
-def records_held(rt) -> dict[str, int]:
-    """Records the console holds per feed: tickets, sensors and enterprises carry their feed."""
-    counts: dict[str, int] = {}
-    for df in (rt.queries.all_tickets(), av.sensors(rt), iv.enterprises(rt.queries)):
-        if "feed" in df and len(df):
-            for k, v in df["feed"].value_counts().items():
-                counts[str(k)] = counts.get(str(k), 0) + int(v)
-    return counts
-
-
 def alarm_rows(df: pd.DataFrame, tz: str) -> list[dict]:
     out = []
     for rec in df.to_dict("records"):
@@ -311,7 +275,11 @@ def register(server: Flask, rt) -> None:
     @bp.get("/feeds")
     def api_feeds():
         viewer()
-        return json_response({"feeds": feed_items(rt, datetime.now(timezone.utc).timestamp())})
+        from layouts.components import feed_state      # the state the health page and the wall show
+        # the store's persistence beside the feeds: alarms, acknowledgements and the audit
+        # trail survive a Redis restart only if it keeps them (`Runtime.store_status`)
+        return json_response({"feeds": fv.feed_items(rt, datetime.now(timezone.utc).timestamp(), feed_state),
+                              "store": rt.store_status()})
 
     @bp.get("/feeds/<name>/rejects")
     def api_rejects(name: str):

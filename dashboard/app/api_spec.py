@@ -17,6 +17,15 @@ _NUM_N = {"type": ["number", "null"]}
 _STR_N = {"type": ["string", "null"]}
 
 
+# what the store keeps across a Redis restart (dashboard/store/redis_server.py `persistence`)
+STORE = {"type": "object", "required": ["kind", "mode", "durable", "reachable"], "properties": {
+    "kind": {"type": "string", "enum": ["embedded", "external"]},
+    "mode": {"type": "string", "enum": ["aof", "snapshots", "none", "unknown"]},
+    "appendonly": {"type": "string"}, "appendfsync": {"type": "string"}, "save": {"type": "string"},
+    "durable": {"type": ["boolean", "null"]}, "warning": {"type": ["string", "null"]},
+    "reachable": {"type": "boolean"}, "unreachable_since": {"type": ["string", "null"], "format": "date-time"}}}
+
+
 def _obj(required: list[str], props: dict, **extra) -> dict:
     return {"type": "object", "required": required, "properties": props, **extra}
 
@@ -58,7 +67,8 @@ FEED = _obj(["name", "kind", "format", "state", "last_attempt", "last_success", 
              "received", "accepted", "rejected", "received_total", "accepted_total", "rejected_total",
              "last_error", "coverage"], {
     "name": {"type": "string"}, "kind": {"type": "string"}, "format": {"type": "string"},
-    "state": {"type": "string", "enum": ["ok", "loading", "stale", "dead", "failing", "never"],
+    "state": {"type": "string", "enum": ["ok", "loading", "stale", "dead", "failing", "incomplete",
+                                                   "never"],
               "description": "as the health page and the wall show it (layouts.components.feed_state)"},
     "ok": {"type": ["boolean", "null"]},
     "last_attempt": _TIME_N, "last_success": _TIME_N, "data_age_s": _NUM_N,
@@ -154,8 +164,8 @@ def openapi(settings=None) -> dict:
                     "total": {"type": "integer"}, "page": {"type": "integer"}, "page_size": {"type": "integer"},
                     "area": _STR_N, "population": _STR_N, "now": _TIME, "start": _TIME_N, "end": _TIME_N,
                     "rows": {"type": "array", "items": TICKET}})), 400, 403),
-            "/feeds": _get("every feed's health", [], _ok(_obj(["feeds"], {"feeds": {"type": "array",
-                                                                                        "items": FEED}}))),
+            "/feeds": _get("every feed's health, and the store's persistence", [], _ok(_obj(["feeds", "store"], {
+                "feeds": {"type": "array", "items": FEED}, "store": STORE}))),
             "/feeds/{name}/rejects": _get("a feed's kept rejects, newest first", [
                 _param("name", "the feed's name", where="path"), _LIMIT],
                 _ok(_obj(["feed", "rejects"], {"feed": {"type": "string"},

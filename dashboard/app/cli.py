@@ -88,12 +88,10 @@ def _poll(args) -> int:
 
 
 def _simulate(args) -> int:
+    from dashboard.app.runtime import start_demo_tickets
     from dashboard.app.server import settings_or_exit
-    from feeds.demo.tickets import start_simulator
 
-    s = settings_or_exit(args.config)
-    sim, url = start_simulator(seed=s.demo.seed, history_days=s.demo.history_days, speed=s.demo.speed,
-                               port=args.port)
+    sim, url = start_demo_tickets(settings_or_exit(args.config), port=args.port)
     return _until_interrupted(f"cityops: demo upstream on {url} — Ctrl-C stops", sim.stop)
 
 

@@ -20,6 +20,7 @@ from callbacks import wall as wall_cb
 from dashboard.app import web_security
 from dashboard.app.degraded import guard_callbacks, register_store_errors
 from dashboard.store.store_watch import STORE_ERRORS
+from layouts import ids
 from layouts.frame import frame
 
 ASSETS = Path(__file__).resolve().parents[2] / "assets"
@@ -44,7 +45,7 @@ def create_app(rt) -> Dash:
     app = Dash(__name__, assets_folder=str(ASSETS), title=s.city.name + " · 城运中心",
                suppress_callback_exceptions=True, update_title=None, serve_locally=True,
                compress=True)    # gzip (flask-compress): callbacks' JSON and assets
-    app.layout = html.Div([dcc.Store(id="city-tz", data=s.city.timezone),
+    app.layout = html.Div([dcc.Store(id=ids.CITY_TZ, data=s.city.timezone),
                            frame(s.server.refresh_s, s.city.language, s.city.name)])
     cache = Cache(app.server, config=cache_config(rt.redis_url, s.store))
     rt.queries.cache = cache

@@ -195,11 +195,16 @@ class Runtime:
                 self.embedded.close()
 
 
-def _start_simulator(settings: Settings):
+def start_demo_tickets(settings: Settings, port: int = 0):
+    """The demo ticket upstream (`cityops simulate`, and the demo mode): (server, base URL)."""
     from feeds.demo.tickets import start_simulator
 
-    server, _url = start_simulator(seed=settings.demo.seed, history_days=settings.demo.history_days,
-                                   speed=settings.demo.speed)
+    return start_simulator(seed=settings.demo.seed, history_days=settings.demo.history_days,
+                           speed=settings.demo.speed, port=port)
+
+
+def _start_simulator(settings: Settings):
+    server, _url = start_demo_tickets(settings)
     return server
 
 

@@ -9,9 +9,30 @@ import sys
 from dashboard.config.settings import Settings, SettingsError, load_settings
 
 
+class MaskPersonalData(logging.Filter):
+    """Every log line with the phone numbers, e-mail addresses and resident ID numbers in it
+    masked (`metrics.privacy.scrub_text`), whatever a message or an exception carried."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        from metrics.privacy import scrub_text
+        try:
+            message = record.getMessage()
+        except Exception:  # noqa: BLE001 - a malformed record is logged as it is
+            return True
+        masked = scrub_text(message)
+        if masked != message:
+            record.msg, record.args = masked, None
+        if record.exc_info and record.exc_info[1] is not None and not record.exc_text:
+            record.exc_text = scrub_text(logging.Formatter().formatException(record.exc_info))
+        return True
+
+
 def setup_logging() -> None:
     logging.basicConfig(level=os.environ.get("CITYOPS_LOG_LEVEL", "INFO"),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for handler in logging.getLogger().handlers:
+        if not any(isinstance(f, MaskPersonalData) for f in handler.filters):
+            handler.addFilter(MaskPersonalData())
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
     logging.getLogger("apscheduler").setLevel(logging.ERROR)
 

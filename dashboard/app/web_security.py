@@ -25,7 +25,7 @@ from urllib.parse import urlencode, urlsplit
 
 from flask import Response, g, jsonify, redirect, request, session
 
-from dashboard.store import audit
+from dashboard.queries import audit
 from dashboard.queries.access import (NOBODY, Refused, Viewer, default_viewer, identity_headers, in_networks,
                               kiosk_viewer, viewer_for_role, viewer_from_headers)
 from dashboard.queries.accounts import Accounts, Tokens
@@ -324,6 +324,8 @@ def install(app, rt) -> Gate:
                 return _refuse(rt, 401, "unauthorized", "log in first", {"reason": "no identity"})
             return redirect("/login?" + urlencode({"next": safe_next(request.full_path.rstrip("?"))}))
         g.cityops_viewer = viewer
+        if viewer.via == "kiosk" and path.startswith("/api/v1"):
+            return _refuse(rt, 403, "forbidden", "a display token opens the wall and the alarm board only", {}, viewer)
         if path == "/_dash-update-component":
             body = request.get_json(silent=True) or {}
             page = gate.callback_pages.get(str(body.get("output", "")))

@@ -150,7 +150,7 @@ class Queries:
         """Audit that `viewer` saw the personal data of tickets `ids` unmasked."""
         import time
 
-        from dashboard.store import audit
+        from dashboard.queries import audit
         key = (viewer.user, view, hashlib.sha1("\n".join(ids).encode()).hexdigest())
         now = time.monotonic()
         seen = self.__dict__.setdefault("_unmasked_seen", {})

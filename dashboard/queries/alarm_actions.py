@@ -1,6 +1,6 @@
 """Acknowledge and resolve alarms from the page: the one place people write alarms.
 
-Each action reads the alarm from the store, applies `feeds.sensors.alarm_engine.acknowledge` or
+Each action reads the alarm from the store, applies `metrics.alarm_engine.acknowledge` or
 `resolve`, and writes it back with a strictly newer `updated_at` by compare-and-set: only
 over the version it read. The poller writes alarms too (escalations, clears); when it did
 so in between, the action is applied again on the alarm as the poller left it (a person
@@ -15,10 +15,10 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Callable
 
-from dashboard.store import audit as audit_trail
+from dashboard.store import next_stamp
+from dashboard.queries import audit as audit_trail
 from dashboard.queries.access import Viewer, area_in_scope
-from feeds.sensors import alarm_engine
-from feeds.sensors.poll import next_stamp
+from metrics import alarm_engine
 
 RESOLUTIONS = ("fixed", "false_alarm")
 TRIES = 3           # writes of one action: the first, and redone twice on a changed alarm

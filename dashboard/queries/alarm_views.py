@@ -15,9 +15,9 @@ import orjson
 import pandas as pd
 
 from dashboard.queries.access import Viewer
-from feeds.demo.sensors.network import distance_m
 from metrics import alarms as am
 from metrics.alarm_rules import NETWORKS
+from metrics.geo import distance_m
 
 TIME_COLS = ("raised_at", "acknowledged_at", "resolved_at")
 ALARM_COLS = ("alarm_id", "sensor_id", "network", "kind", "level", "value", "threshold", "unit", *TIME_COLS,

@@ -72,7 +72,7 @@ def export_for(store, viewer, what: str, df: pd.DataFrame, fmt: str, filters: di
                masked: bool = True, sheet: str = "export") -> bytes:
     """The file of an export for `viewer`: refused (and audited) without the `export`
     permission; every export is audited with what, filters, rows and whether it was masked."""
-    from dashboard.store import audit
+    from dashboard.queries import audit
 
     base = {"who": viewer.user, "role": viewer.role, "via": viewer.via, "export": what, "format": fmt,
             "filters": filters or {}}

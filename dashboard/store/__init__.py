@@ -21,7 +21,7 @@ from __future__ import annotations
 import re
 import time
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Callable, Iterable, Iterator, Mapping
 
 import orjson
@@ -514,10 +514,6 @@ class Dataset:
             out += [orjson.loads(b) for b in self.r.hmget(self.k_rec, chunk) if b]
         return now_seq, out
 
-    def iter_ids(self) -> Iterator[str]:
-        for key in self.r.hscan_iter(self.k_stamp):
-            yield key[0].decode()
-
     def clear(self) -> None:
         self.r.delete(self.k_rec, self.k_stamp, self.k_log)
         self.r.incr(self.k_seq)  # readers holding old data must notice
@@ -744,3 +740,16 @@ class Store:
             p.delete(f"{self.ns}:audit")
             p.rpush(f"{self.ns}:audit", *[orjson.dumps(e) for e in entries[:keep]])
             p.execute()
+
+
+# ---- stamps: the `updated_at` the store orders versions by --------------------------------
+def stamp(at: datetime) -> str:
+    return at.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def next_stamp(old: str | None, at: datetime) -> str:
+    """`at` as a stamp, or one second after `old` when `at` is not strictly newer."""
+    s = stamp(at)
+    if old and s <= old:
+        s = stamp(datetime.strptime(old, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc) + timedelta(seconds=1))
+    return s

@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 import redis
-from redis.backoff import NoBackoff
+from redis.backoff import ExponentialWithJitterBackoff, NoBackoff
 from redis.retry import Retry
 
 log = logging.getLogger(__name__)
@@ -246,4 +246,8 @@ def connect(url: str, cluster: bool = False, **kwargs) -> redis.Redis:
     # degrade (banner, last content kept) instead of hanging their requests
     kwargs.setdefault("socket_connect_timeout", 3)
     kwargs.setdefault("socket_timeout", 30)
+    # redis-py's default retries a failed call 10 times with up to 1 s between: 5-8 s per
+    # call while the store is away. Two quick retries (a dropped idle connection) and then
+    # the error: the pages show the banner at once instead of hanging
+    kwargs.setdefault("retry", Retry(ExponentialWithJitterBackoff(base=0.05, cap=0.25), 2))
     return redis.Redis.from_url(url, decode_responses=False, health_check_interval=30, **kwargs)

@@ -43,3 +43,7 @@ def poll(ctx: PollContext) -> list[Batch]:
     payload = {"rows": tree.to_rows(), "geojson": tree.geojson([n.code for n in tree]),
                "code_scheme": ctx.extra["settings"].areas.code_scheme}
     return [Batch("areas", [payload], [], len(payload["rows"]))]
+
+
+# the (kind, format) this adapter reads, for feeds.registry (every adapter module exports ADAPTERS)
+ADAPTERS = {("areas", "files"): poll}

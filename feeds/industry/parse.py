@@ -310,17 +310,3 @@ def read_industry_file(path: str | Path, config: IndustryFeedConfig | None = Non
     fmt = {".xlsx": "xlsx", ".csv": "csv"}.get(path.suffix.lower())
     return parse_industry(path.read_bytes(), config, fmt)
 
-
-def read_drop_folder(folder: str | Path, config: IndustryFeedConfig | None = None) -> dict[str, IndustryParseResult]:
-    """Every *.csv / *.xlsx in the folder, by file name (name order)."""
-    files = sorted(p for p in Path(folder).iterdir() if p.suffix.lower() in (".csv", ".xlsx") and not p.name.startswith("~$"))
-    return {p.name: read_industry_file(p, config) for p in files}
-
-
-def fetch_industry_url(url: str, config: IndustryFeedConfig | None = None, timeout: float = 30.0) -> IndustryParseResult:
-    """GET a CSV/XLSX file over HTTP(S); the format is sniffed from the bytes."""
-    import requests
-
-    resp = requests.get(url, timeout=timeout)
-    resp.raise_for_status()
-    return parse_industry(resp.content, config)

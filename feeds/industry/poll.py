@@ -85,3 +85,7 @@ def poll(ctx: PollContext) -> list[Batch]:
                 {"index": 0, "credit_code": None, "reason": f"file refused: {exc}", "excerpt": ""}])))
     ctx.state["stamp"] = stamp
     return [to_batch(parsed, {p.name: _iso(p.stat().st_mtime) for p in files})]
+
+
+# the (kind, format) this adapter reads, for feeds.registry (every adapter module exports ADAPTERS)
+ADAPTERS = {("industry", "canonical"): poll}

@@ -9,7 +9,7 @@ registry, readings and alarms steps. One poll of a sensor feed:
    seen, sent as `updated_since_param`, or Orion's `q=dateObserved>…` for FIWARE) →
    dataset "readings" (one record per sensor and kind: the latest value and the last
    `RECENT` values);
-3. the alarm engine (`feeds.sensors.alarm_engine`) on the store's active alarms: raised,
+3. the alarm engine (`metrics.alarm_engine`) on the store's active alarms: raised,
    escalated, cleared and offline alarms → dataset "alarms".
 Every record carries `updated_at` (ISO UTC, seconds) strictly newer than the stored one.
 People acknowledge and resolve alarms while a poll runs, so the alarms batch is written by
@@ -27,10 +27,10 @@ from urllib.parse import urljoin
 
 import pandas as pd
 
-from dashboard.store import Rebase
+from dashboard.store import Rebase, next_stamp, stamp
 from feeds.sensors import fiware, json_readings as sensors_json
 from feeds.sensors import records as sr
-from feeds.sensors.alarm_engine import apply_feed_alarms, apply_readings, offline_alarms, reapply
+from metrics.alarm_engine import apply_feed_alarms, apply_readings, offline_alarms, reapply
 from feeds.base import Batch, FeedError, PollContext, fetch
 from feeds.records import Reject
 from feeds.sensors.settings import SensorFeedSettings
@@ -43,18 +43,6 @@ _cache: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()   # store → 
 
 
 # ---- small helpers ----------------------------------------------------------------------------
-def stamp(at: datetime) -> str:
-    return at.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def next_stamp(old: str | None, at: datetime) -> str:
-    """`at` as a stamp, or one second after `old` when `at` is not strictly newer."""
-    s = stamp(at)
-    if old and s <= old:
-        s = stamp(datetime.strptime(old, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc) + timedelta(seconds=1))
-    return s
-
-
 def _t(iso: str) -> datetime:
     return datetime.fromisoformat(iso.replace("Z", "+00:00"))
 

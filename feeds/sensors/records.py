@@ -19,14 +19,10 @@ from zoneinfo import ZoneInfo
 import orjson
 
 from feeds.sensors.settings import SensorFeedSettings
-from metrics.alarm_rules import AlarmRules
+from metrics.alarm_rules import ALARM_FIELDS, AlarmRules
 from metrics.coords import to_wgs84
 from metrics.privacy import mask_record, scrub_text
 
-READING_FIELDS = ("sensor_id", "network", "kind", "value", "unit", "observed_at", "lat", "lon")
-ALARM_FIELDS = ("alarm_id", "sensor_id", "network", "kind", "level", "value", "threshold", "unit",
-                "raised_at", "acknowledged_at", "acknowledged_by", "resolved_at", "resolution",
-                "status", "lat", "lon", "grid_code", "levels")
 NETWORKS = ("gas", "water", "heating")
 _NUMBER = re.compile(r"^\s*[-+]?(\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)?\s*$")
 

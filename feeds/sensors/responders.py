@@ -53,3 +53,7 @@ def poll_responders(ctx: PollContext) -> list[Batch]:
     except sr.FeedFormatError as exc:
         raise FeedError(str(exc)) from None
     return [Batch("responders", records, _rejects(rejects), len(records) + len(rejects))]
+
+
+# the (kind, format) this adapter reads, for feeds.registry (every adapter module exports ADAPTERS)
+ADAPTERS = {("responders", "json"): poll_responders}

@@ -43,7 +43,8 @@ def poll_sensorthings(ctx: PollContext) -> list[Batch]:
             if reg is None:
                 reg = found
             else:
-                reg.records += [r for r in found.records if r["sensor_id"] not in {x["sensor_id"] for x in reg.records}]
+                listed = {x["sensor_id"] for x in reg.records}   # the registry's own entry wins
+                reg.records += [r for r in found.records if r["sensor_id"] not in listed]
                 reg.rejects += found.rejects
                 reg.received += found.received
     lookup = _lookup(ctx, reg)
@@ -74,8 +75,14 @@ def _discovered(ctx: PollContext, settings: SensorFeedSettings, rules) -> tuple[
             found = discover.discover(settings, rules, stamp(ctx.now), session=ctx.session)
         except Exception as exc:  # noqa: BLE001 - a bad page or requests' errors: the feed failed as a whole
             raise FeedError(f"Datastreams: {exc}") from None
-        st = ctx.state["discovery"] = {"at": ctx.now.isoformat(), "streams": found.to_state()}
-        batch = Batch("sensors", list(found.sensors.values()), _rejects(found.rejects), found.items)
+        # a Datastream that cannot be read is recorded once, not at every discovery
+        before = set(st.get("rejected") or [])
+        fresh = [r for r in found.rejects if r["reason"] not in before]
+        st = ctx.state["discovery"] = {"at": ctx.now.isoformat(), "streams": found.to_state(),
+                                       "rejected": sorted({r["reason"] for r in found.rejects})}
+        batch = Batch("sensors", list(found.sensors.values()), _rejects(fresh), len(found.sensors) + len(fresh))
+        if len(fresh) < len(found.rejects):
+            batch.notes.append(f"{len(found.rejects) - len(fresh)} Datastreams still unreadable (recorded before)")
     streams = discover.streams_from_state(st.get("streams"))
     return dataclasses.replace(settings, sensorthings=dataclasses.replace(cfg, datastreams=streams)), batch
 

@@ -73,7 +73,14 @@ def parse_tickets(data: bytes, fmt: str) -> tuple[list[dict], list[Reject]]:
 
 
 def _parse_csv(text: str) -> tuple[list[dict], list[Reject]]:
-    reader = csv.DictReader(io.StringIO(text))
+    try:
+        return _parse_csv_rows(text)
+    except csv.Error as exc:      # the file cannot be cut into rows: refused whole, with the reason
+        raise PayloadError(f"CSV cannot be read: {exc}") from None
+
+
+def _parse_csv_rows(text: str) -> tuple[list[dict], list[Reject]]:
+    reader = csv.DictReader(io.StringIO(text, newline=""))   # csv's own line ends (\r too)
     if not reader.fieldnames or "ticket_id" not in reader.fieldnames:
         raise PayloadError("CSV has no header row with a ticket_id column")
     items, bad = [], []
@@ -253,3 +260,7 @@ def _coverage(ctx, upstream: int | None, rejected: int, done: bool, how: str, wh
     complete = bool(done and (missing == 0 if missing is not None else True))
     return {"upstream_count": upstream, "held": held, "rejected": rejected, "missing": missing,
             "complete": complete, "at": ctx.now.isoformat(), "how": how}
+
+
+# the (kind, format) this adapter reads, for feeds.registry (every adapter module exports ADAPTERS)
+ADAPTERS = {("tickets", "canonical"): poll}

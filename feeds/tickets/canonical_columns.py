@@ -97,7 +97,14 @@ def _csv_columns(data: bytes, text: str) -> tuple[RawColumns, list[Reject]]:
     plain = _plain_csv(data, text)
     if plain is not None:
         return plain
-    reader = csv.reader(io.StringIO(text))
+    try:
+        return _csv_reader_columns(text)
+    except csv.Error as exc:      # as the per-row path: refused whole, with the reason
+        raise PayloadError(f"CSV cannot be read: {exc}") from None
+
+
+def _csv_reader_columns(text: str) -> tuple[RawColumns, list[Reject]]:
+    reader = csv.reader(io.StringIO(text, newline=""))
     header = next(reader, None)
     _check_header(header)
     if oversized(header):

@@ -493,3 +493,7 @@ def _sweep(ctx: PollContext, rd: Reader, notes: list[str], start_over: bool = Fa
         "how": "sweep of the look-back: the server's total headers where given, else the requests it sent"}
     state.pop("sweep", None)
     state["sweep_done_at"] = now.isoformat()
+
+
+# the (kind, format) this adapter reads, for feeds.registry (every adapter module exports ADAPTERS)
+ADAPTERS = {("tickets", "open311"): poll}

@@ -30,6 +30,8 @@ def _root(data: bytes) -> Element:
         raise XmlError(f"XML with a DTD or entity declarations is refused ({type(exc).__name__})") from None
     except ParseError as exc:
         raise XmlError(f"not well-formed XML ({exc})") from None
+    except (LookupError, ValueError) as exc:      # an encoding declaration Python does not know
+        raise XmlError(f"XML in an unreadable encoding ({exc})") from None
 
 
 def parse_requests_xml(data: bytes) -> list[dict | NotARequest]:

@@ -51,7 +51,7 @@ def _password(confirm: bool = True) -> str:
 
 
 def run(args) -> int:
-    from dashboard.store import audit
+    from dashboard.queries import audit
     from dashboard.queries.accounts import AccountError, Accounts, Tokens
     from dashboard.store.redis_server import EmbeddedRedis, connect
     from dashboard.app.server import settings_or_exit

@@ -14,8 +14,8 @@ from datetime import datetime, timedelta, timezone
 import numpy as np
 import pandas as pd
 
-from feeds.sensors.alarm_engine import alarm_id
-from feeds.sensors.records import ALARM_FIELDS
+from metrics.alarm_engine import alarm_id
+from metrics.alarm_rules import ALARM_FIELDS
 from feeds.demo.sensors.simulator import LEVEL_MIX, PROFILES
 from metrics.alarm_rules import AlarmRules
 from metrics.alarms import crossed_threshold

@@ -139,10 +139,3 @@ def make_sensors(n_sensors: int = 3000, seed: int = 20261121, areas_dir: Path | 
     out.insert(0, "sensor_id", [f"{PREFIX[n]}{i + 1:05d}" for i, n in enumerate(out["network"])])
     return out
 
-
-def distance_m(lon1: float, lat1: float, lon2: np.ndarray | float, lat2: np.ndarray | float) -> np.ndarray:
-    """Great-circle distance in metres (haversine)."""
-    p1, p2 = np.radians(lat1), np.radians(lat2)
-    dp, dl = p2 - p1, np.radians(np.asarray(lon2) - lon1)
-    a = np.sin(dp / 2) ** 2 + np.cos(p1) * np.cos(p2) * np.sin(dl / 2) ** 2
-    return 2 * 6_371_000.0 * np.arcsin(np.sqrt(a))

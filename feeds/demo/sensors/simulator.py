@@ -21,7 +21,8 @@ from datetime import datetime, timedelta
 import numpy as np
 import pandas as pd
 
-from feeds.demo.sensors.network import M_PER_DEG_LAT, distance_m
+from feeds.demo.sensors.network import M_PER_DEG_LAT
+from metrics.geo import distance_m
 
 # kind → (normal value, noise sd, unit, incident direction, level I..IV out-of-range values)
 PROFILES = {

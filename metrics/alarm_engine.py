@@ -24,8 +24,7 @@ from datetime import datetime, timezone
 
 import pandas as pd
 
-from feeds.sensors.records import ALARM_FIELDS
-from metrics.alarm_rules import OFFLINE_KIND, AlarmRules
+from metrics.alarm_rules import ALARM_FIELDS, OFFLINE_KIND, AlarmRules
 from metrics.alarms import crossed_threshold, offline_sensors
 
 Key = tuple[str, str]
