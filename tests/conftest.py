@@ -8,6 +8,7 @@ import socket
 import subprocess
 import time
 import uuid
+from datetime import datetime, timezone
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -233,6 +234,9 @@ def polled_demo_runtime(data_dir, history_days: int):
     rt.poller = Poller(settings, rt.store, rt.feeds)
     for feed in rt.feeds:
         rt.poller.run_feed(feed, force=True)
+    # when the data was read: tests of states that age with the clock (alarm clocks, sensors
+    # online) evaluate at this instant, not at whatever time a long session reaches them
+    rt.polled_at = datetime.now(timezone.utc)
     return rt
 
 
