@@ -56,8 +56,11 @@ class Poller:
         self.lease = store.lease("poller", self.owner, settings.poller.lease_s)
         self.is_leader = False
         self._session = requests.Session()
-        from dashboard.store.aggregates import TicketAggregates   # the counters kept as tickets are written
-        self.aggregates = TicketAggregates(store, settings.city.timezone, settings.tickets)
+        # the counters kept as tickets are written, when the settings ask for them
+        self.aggregates = None
+        if settings.poller.keep_ticket_aggregates:
+            from dashboard.store.aggregates import TicketAggregates
+            self.aggregates = TicketAggregates(store, settings.city.timezone, settings.tickets)
         self._locks = {f.name: threading.Lock() for f in feeds}
         self._renew_lock = threading.Lock()
         self._scheduler: BackgroundScheduler | None = None
@@ -233,7 +236,7 @@ class Poller:
         if b.dataset == "areas":
             for payload in b.records:
                 self.store.put_areas(payload)
-            if b.records:
+            if b.records and self.aggregates:
                 self.aggregates.ensure_current()   # a new tree places tickets anew: recount
             acc.received += b.received
             return
@@ -285,7 +288,8 @@ class Poller:
             rec = dict(rec, withdrawn_at=stamp, updated_at=_later(rec.get("updated_at"), stamp))
             marked.append(rec)
         if marked:
-            self.aggregates.upsert(marked)     # the counters take the withdrawn ones out
+            # the counters (when kept) take the withdrawn ones out
+            (self.aggregates.upsert if self.aggregates else ds.upsert)(marked)
             key = self._key(feed_name, "withdrawn")
             self.store.r.zadd(key, {r["ticket_id"]: _ts(r["created_at"]) for r in marked})
             self.store.r.srem(self._key(feed_name, "open"), *[r["ticket_id"] for r in marked])
@@ -317,7 +321,7 @@ class Poller:
     def _upsert(self, batch) -> tuple[UpsertResult, list[str]]:
         """Write a batch: plain upsert, or compare-and-set when it says what it expects."""
         ds = self.store.dataset(batch.dataset)
-        if batch.dataset == "tickets" and batch.expected is None:
+        if batch.dataset == "tickets" and batch.expected is None and self.aggregates:
             return self.aggregates.upsert(batch.records), []
         if batch.expected is None:
             total = UpsertResult()

@@ -19,7 +19,7 @@ import pandas as pd
 import pytest
 
 from dashboard.store.aggregates import TicketAggregates
-from dashboard.config.settings import FeedSettings, load_settings
+from dashboard.config.settings import FeedSettings, PollerSettings, load_settings, with_changes
 from feeds.poller import Poller
 from feeds.records import tickets_frame
 from metrics import ticket_aggregates as ta
@@ -146,6 +146,7 @@ def compare(agg: TicketAggregates, tree: AreaTree, records: list[dict], rnd: ran
 def test_agg001_random_histories_through_the_poller_equal_the_scan(seed, poll_store, tmp_path):
     rnd = random.Random(seed)
     settings = load_settings(None, env={})
+    settings = with_changes(settings, poller=PollerSettings(keep_ticket_aggregates=True))
     poll_store.put_areas({"rows": ROWS})
     feed = FeedSettings(name="hotline", kind="tickets", format="canonical", path=str(tmp_path / "t.jsonl"),
                         interval_s=1)

@@ -161,6 +161,9 @@ class PollerSettings:
     lease_s: float = 15.0        # the poller lease in Redis: one poller across processes
     backoff_max_s: float = 300.0  # a failing feed retries after 2×, 4×, … its interval, at most this
     rejects_keep: int = 500      # rejects kept per feed, newest first
+    # the per-day ticket counters kept at ingest (dashboard/store/aggregates.py): exact, but no
+    # page reads them yet and keeping them makes ingest about 10x slower, so off by default
+    keep_ticket_aggregates: bool = False
 
     def __post_init__(self) -> None:
         if not 2 <= self.lease_s <= 600:
