@@ -10,7 +10,7 @@ from datetime import timedelta
 
 import pytest
 
-from dashboard.config.settings import FeedSettings, load_settings
+from dashboard.config.settings import FeedSettings, PollerSettings, load_settings, with_changes
 from feeds.base import summarise_error_body
 from feeds.tickets.open311 import parse_requests
 from feeds.poller import Poller
@@ -43,7 +43,9 @@ def poller(store, f, clock) -> Poller:
     """One poller per store (it holds the store's lease); its clock reads `clock[0]`."""
     p = _POLLERS.get(id(store))
     if p is None or p.store is not store:
-        p = _POLLERS[id(store)] = Poller(load_settings(None, env={}), store, [f], clock=lambda: p.now[0])
+        # the ticket counters on (off by default), so the sweep's withdrawals are checked there too
+        settings = with_changes(load_settings(None, env={}), poller=PollerSettings(keep_ticket_aggregates=True))
+        p = _POLLERS[id(store)] = Poller(settings, store, [f], clock=lambda: p.now[0])
     p.now = clock
     return p
 
