@@ -4,7 +4,7 @@ Every route takes the viewer the gate resolved (`access.current_viewer`, as the 
 SSO headers from a trusted proxy, a session, an API token or JWT) and answers
 through the query layer's functions the pages call (`ticket_views`, `overdue_views`,
 `alarm_views`, `industry_views`, `alarm_actions`): no number is computed here.
-What this module does is HTTP: read and check parameters (each error names the
+What this module does is HTTP: read and check parameters (`api_http.py`: each error names the
 parameter and what was expected), call the query, write JSON (orjson, UTF-8).
 
 Errors are one shape, `{"error": {"code", "message"}}`, made by `error_response` only:
@@ -16,15 +16,15 @@ OpenAPI document is `dashboard/app/api_spec.py`, served at `/api/v1/openapi.json
 
 from __future__ import annotations
 
-import re
 from datetime import datetime, timezone
-from urllib.parse import quote
 
-import orjson
 import pandas as pd
-from flask import Blueprint, Flask, Response, request
+from flask import Blueprint, Flask, request
 from werkzeug.exceptions import HTTPException, InternalServerError
 
+from dashboard.app.api_http import (FORMATS, ApiError, area_param, attachment, bad, choice_param, error_response,
+                                    int_param, is_api_path, json_body, json_response, list_param, local_text,
+                                    param, refused, window_params)
 from dashboard.queries import alarm_actions as actions
 from dashboard.queries import alarm_views as av
 from dashboard.queries import exports
@@ -33,7 +33,6 @@ from dashboard.queries import industry_views as iv
 from dashboard.queries import overdue_views as ov
 from dashboard.queries import ticket_views as tv
 from dashboard.queries.access import Viewer, current_viewer
-from metrics import tickets as tk
 from metrics.alarm_rules import NETWORKS
 
 
@@ -43,166 +42,10 @@ ALARM_FIELDS = ("alarm_id", "sensor_id", "network", "kind", "level", "value", "t
                 "grid_code")
 ALARM_STATUSES = ("active", "acknowledged", "resolved")
 SENSOR_FIELDS = ("sensor_id", "network", "kind", "lat", "lon", "grid_code", "facility", "offline_after_s")
-FORMATS = {"csv": "text/csv; charset=utf-8",
-           "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}
 MAX_LIMIT = 1000
 
 
-class ApiError(Exception):
-    """An answer other than 200: HTTP status, a short code and a message naming the parameter."""
-
-    def __init__(self, status: int, code: str, message: str):
-        super().__init__(message)
-        self.status, self.code, self.message = status, code, message
-
-
-def bad(param: str, expected: str, got=None) -> ApiError:
-    """400 naming the parameter, what was expected and (when given) what arrived."""
-    tail = "" if got is None else f", got {str(got)[:100]!r}"
-    return ApiError(400, "bad_parameter", f"{param}: expected {expected}{tail}")
-
-
-def refused(rt, viewer: Viewer, code: str, message: str) -> ApiError:
-    """403, in the audit trail like every refusal."""
-    from dashboard.queries import audit
-    audit.record(rt.store, {"what": "refused", "who": viewer.user, "role": viewer.role, "via": viewer.via,
-                            "code": code, "method": request.method, "path": request.path[:200],
-                            "reason": message[:300]})
-    return ApiError(403, code, message)
-
-
-def error_response(status: int, code: str, message: str) -> Response:
-    """The one error shape of the API."""
-    return Response(orjson.dumps({"error": {"code": code, "message": message}}), status=status,
-                    mimetype="application/json")
-
-
-def _default(v):
-    if isinstance(v, pd.Timestamp):
-        return None if pd.isna(v) else v.isoformat()
-    if hasattr(v, "item"):
-        return v.item()
-    if v is pd.NaT or v is pd.NA:
-        return None
-    raise TypeError(f"not JSON: {type(v).__name__}")
-
-
-def json_response(obj, status: int = 200) -> Response:
-    body = orjson.dumps(obj, default=_default, option=orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY)
-    return Response(body, status=status, mimetype="application/json")
-
-
-def _is_api() -> bool:
-    return request.path == "/api" or request.path.startswith("/api/")
-
-
-# -- parameters ------------------------------------------------------------------------------------
-def _one(name: str) -> str | None:
-    v = request.args.get(name)
-    return v.strip() if v is not None and v.strip() != "" else None
-
-
-def _int(name: str, default: int, lo: int, hi: int) -> int:
-    raw = _one(name)
-    if raw is None:
-        return default
-    try:
-        v = int(raw)
-    except ValueError:
-        raise bad(name, f"a whole number from {lo} to {hi}", raw) from None
-    if not lo <= v <= hi:
-        raise bad(name, f"a whole number from {lo} to {hi}", raw)
-    return v
-
-
-def _choice(name: str, choices, default=None):
-    raw = _one(name)
-    if raw is None:
-        return default
-    if raw not in choices:
-        raise bad(name, "one of " + ", ".join(map(str, choices)), raw)
-    return raw
-
-
-def _list(name: str, choices) -> list[str] | None:
-    """A comma list (or repeated parameter) of values from `choices`; None when absent."""
-    raw = [p.strip() for v in request.args.getlist(name) for p in v.split(",") if p.strip()]
-    if not raw:
-        return None
-    for v in raw:
-        if v not in choices:
-            raise bad(name, "one or more (comma separated) of " + ", ".join(map(str, choices)), v)
-    return raw
-
-
-def _time(name: str) -> pd.Timestamp | None:
-    raw = _one(name)
-    if raw is None:
-        return None
-    if re.search(r"T[\d:.]+ \d{2}:?\d{2}$", raw):   # an unencoded "+08:00" arrives as " 08:00"
-        raw = raw[:raw.rindex(" ")] + "+" + raw[raw.rindex(" ") + 1:]
-    try:
-        ts = pd.Timestamp(datetime.fromisoformat(raw.replace("Z", "+00:00")))
-    except ValueError:
-        raise bad(name, "an ISO 8601 time with a UTC offset (2026-11-20T08:00:00+08:00)", raw) from None
-    if ts.tzinfo is None:
-        raise bad(name, "an ISO 8601 time with a UTC offset (a time without one is ambiguous)", raw)
-    return ts
-
-
-def _area(rt, viewer: Viewer, name: str = "area") -> str | None:
-    """The area node asked for: a known code inside the viewer's scope (403 outside it).
-    Absent: the viewer's one scope area when they have exactly one, else the root."""
-    q = rt.queries
-    tree = q.tree()
-    raw = _one(name)
-    if raw is None:
-        if len(viewer.areas) == 1 and tree is not None and viewer.areas[0] in tree:
-            return viewer.areas[0]
-        return tree.root.code if tree is not None else None
-    if tree is None or raw not in tree:
-        raise bad(name, "a code of the area tree (see /api/areas.geojson)", raw)
-    if not q.area_visible(viewer, raw):
-        raise refused(rt, viewer, "outside_scope", f"{name}: area {raw} lies outside the areas of role {viewer.role!r}")
-    return raw
-
-
-def _window(rt, now: pd.Timestamp) -> tuple[pd.Timestamp, pd.Timestamp]:
-    """[start, end): default today (local midnight) until now; `end` after now is cut to now."""
-    start, end = _time("start"), _time("end")
-    today, _ = tk.window("today", now, rt.settings.city.timezone)
-    start = today if start is None else start
-    if end is not None and end <= start:
-        raise bad("end", f"a time after start ({start.isoformat()})", end.isoformat())
-    end = now if end is None or end > now else end
-    if start >= end:
-        raise bad("start", f"a time before now ({now.isoformat()})", start.isoformat())
-    return start, end
-
-
-def _local(ts, tz: str) -> str | None:
-    if ts is None or pd.isna(ts):
-        return None
-    return pd.Timestamp(ts).tz_convert(tz).isoformat()
-
-
 _epoch = fv.epoch_text
-
-
-def _body() -> dict:
-    if not request.get_data():
-        return {}
-    body = request.get_json(silent=True)
-    if not isinstance(body, dict):
-        raise bad("body", "a JSON object")
-    return body
-
-
-def _attachment(data: bytes, name: str, fmt: str) -> Response:
-    resp = Response(data, mimetype=FORMATS[fmt])
-    ascii_name = name.encode("ascii", "replace").decode().replace("?", "_")
-    resp.headers["Content-Disposition"] = f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(name)}"
-    return resp
 
 
 # -- views as JSON ---------------------------------------------------------------------------------
@@ -213,7 +56,7 @@ def alarm_rows(df: pd.DataFrame, tz: str) -> list[dict]:
         for f in ALARM_FIELDS:
             v = rec.get(f)
             if f in av.TIME_COLS:
-                row[f] = _local(v, tz)
+                row[f] = local_text(v, tz)
             elif f == "level":
                 row[f] = int(v)
             else:
@@ -247,29 +90,29 @@ def register(server: Flask, rt) -> None:
     @bp.get("/kpi")
     def api_kpi():
         v, t = viewer(), now()
-        by = _one("by") or "none"
+        by = param("by") or "none"
         if not (by in ("none", "department", "children") or by.startswith("area:")):
             raise bad("by", "none, department, children or area:LEVEL", by)
-        area = _area(rt, v)
-        start, end = _window(rt, t)
+        area = area_param(rt, v)
+        start, end = window_params(rt, t)
         try:
             rows = tv.kpi_report(q, v, by, area, t, start, end)
         except tv.GroupingError as exc:
             raise bad("by", str(exc).removeprefix("expected ")) from None
-        return json_response({"now": t.isoformat(), "start": _local(start, tz), "end": _local(end, tz), "by": by,
+        return json_response({"now": t.isoformat(), "start": local_text(start, tz), "end": local_text(end, tz), "by": by,
                               "area": area, "rows": rows})
 
     @bp.get("/tickets")
     def api_tickets():
         v, t = viewer(), now()
-        area = _area(rt, v)
-        population = _choice("population", tv.POPULATIONS)
-        page = _int("page", 1, 1, 10**9)
-        size = _int("page_size", 100, 1, tv.MAX_PAGE_SIZE)
-        start, end = _window(rt, t)
+        area = area_param(rt, v)
+        population = choice_param("population", tv.POPULATIONS)
+        page = int_param("page", 1, 1, 10**9)
+        size = int_param("page_size", 100, 1, tv.MAX_PAGE_SIZE)
+        start, end = window_params(rt, t)
         out = tv.ticket_page(q, v, area, population, t, start, end, page, size)
         out.update(area=area, population=population, now=t.isoformat(),
-                   start=_local(start, tz) if population else None, end=_local(end, tz) if population else None)
+                   start=local_text(start, tz) if population else None, end=local_text(end, tz) if population else None)
         return json_response(out)
 
     @bp.get("/feeds")
@@ -286,14 +129,14 @@ def register(server: Flask, rt) -> None:
         viewer()
         if name not in q.feed_health():
             raise ApiError(404, "not_found", f"no feed {name!r} (see /api/v1/feeds)")
-        limit = _int("limit", 100, 1, MAX_LIMIT)
+        limit = int_param("limit", 100, 1, MAX_LIMIT)
         rows = [dict(r, at=_epoch(r.get("at"), tz)) for r in q.rejects(name, limit)]
         return json_response({"feed": name, "rejects": rows})
 
     @bp.get("/sensors")
     def api_sensors():
         v = viewer()
-        nets = _list("network", NETWORKS)
+        nets = list_param("network", NETWORKS)
         df = av.sensors(rt, v)
         if nets is not None:
             df = df[df["network"].isin(nets)]
@@ -302,16 +145,16 @@ def register(server: Flask, rt) -> None:
         for rec in df.sort_values("sensor_id").to_dict("records"):
             row = {f: (None if not isinstance(rec.get(f), str) and pd.isna(rec.get(f)) else rec.get(f))
                    for f in SENSOR_FIELDS}
-            row["last_seen"] = _local(seen.get(rec["sensor_id"]), tz) if len(seen) else None
+            row["last_seen"] = local_text(seen.get(rec["sensor_id"]), tz) if len(seen) else None
             rows.append(row)
         return json_response({"sensors": rows})
 
     @bp.get("/alarms")
     def api_alarms():
         v = viewer()
-        status = _choice("status", (*ALARM_STATUSES, "all"))
-        nets = _list("network", NETWORKS)
-        levels = _list("level", ("1", "2", "3", "4"))
+        status = choice_param("status", (*ALARM_STATUSES, "all"))
+        nets = list_param("network", NETWORKS)
+        levels = list_param("level", ("1", "2", "3", "4"))
         df = av.alarms(rt, v)
         if status is None:        # what the page lists: every alarm not resolved
             df = df[df["status"] != "resolved"]
@@ -341,7 +184,7 @@ def register(server: Flask, rt) -> None:
 
     def _act(alarm_id: str, what: str):
         v = viewer()
-        body = _body()
+        body = json_body()
         note = body.get("note") or ""
         if not isinstance(note, str):
             raise bad("note", "text")
@@ -381,7 +224,7 @@ def register(server: Flask, rt) -> None:
 
     def _period() -> str:
         present = iv.periods(q)
-        raw = _one("period")
+        raw = param("period")
         if raw is None:
             if not present:
                 raise ApiError(404, "not_found", "no enterprise data yet")
@@ -391,14 +234,14 @@ def register(server: Flask, rt) -> None:
         return raw
 
     def _lang() -> str:
-        return _choice("lang", ("zh", "en"), rt.settings.city.language)
+        return choice_param("lang", ("zh", "en"), rt.settings.city.language)
 
     @bp.get("/export/overdue.<fmt>")
     def api_export_overdue(fmt: str):
         v = viewer()
         if fmt not in FORMATS:
             raise ApiError(404, "not_found", f"no export overdue.{fmt} (csv or xlsx)")
-        area = _area(rt, v) if _one("area") else None
+        area = area_param(rt, v) if param("area") else None
         depts = [d.strip() for d in request.args.getlist("department") if d.strip()] or None
         known, _ = ov.filter_options(q, v)
         for d in depts or ():
@@ -409,7 +252,7 @@ def register(server: Flask, rt) -> None:
                                                 areas=[area] if area else None)
         except exports.ExportRefused as exc:
             raise ApiError(403, "forbidden", str(exc)) from None
-        return _attachment(data, name, fmt)
+        return attachment(data, name, fmt)
 
     @bp.get("/export/industry_low_efficiency.<fmt>")
     def api_export_industry(fmt: str):
@@ -417,11 +260,11 @@ def register(server: Flask, rt) -> None:
         if fmt not in FORMATS:
             raise ApiError(404, "not_found", f"no export industry_low_efficiency.{fmt} (csv or xlsx)")
         period = _period()
-        area = _area(rt, v) if _one("area") else None
+        area = area_param(rt, v) if param("area") else None
         tree = q.tree()
         node = None if tree is None or area == tree.root.code else area
         choices = iv.filter_choices(q, v, period, node)
-        wanted = {k: _one(k) for k in iv.FILTER_KEYS}
+        wanted = {k: param(k) for k in iv.FILTER_KEYS}
         for k in ("street", "park", "industry"):
             offered = [c for c, _ in choices[k]]
             if wanted[k] is not None and wanted[k] not in offered:
@@ -434,14 +277,14 @@ def register(server: Flask, rt) -> None:
             data, name = industry_cb.export_file(fmt, search, _lang(), rt, v)
         except exports.ExportRefused as exc:
             raise ApiError(403, "forbidden", str(exc)) from None
-        return _attachment(data, name, fmt)
+        return attachment(data, name, fmt)
 
     @bp.get("/audit")
     def api_audit():
         v = viewer()
         if not v.admin:
             raise refused(rt, v, "forbidden", f"role {v.role!r} may not read the audit log (admin is off)")
-        limit = _int("limit", 100, 1, MAX_LIMIT)
+        limit = int_param("limit", 100, 1, MAX_LIMIT)
         return json_response({"entries": [dict(e, at=_epoch(e.get("at"), tz)) for e in rt.store.audit_log(limit)]})
 
     @bp.errorhandler(ApiError)
@@ -475,7 +318,7 @@ def register(server: Flask, rt) -> None:
         """Flask's HTTP errors on /api/… in the API's shape; an unexpected exception reaches
         here as a 500 (Flask logs it). Store errors have their own handler (503,
         `dashboard/app/degraded.py`), found first because it is registered for their classes."""
-        if not _is_api():
+        if not is_api_path():
             return exc
         if isinstance(exc, InternalServerError):
             original = getattr(exc, "original_exception", None)
