@@ -5,9 +5,10 @@ script that prints figures (run it by hand; nothing here is asserted).
 
 What runs, all on 127.0.0.1:
 - Debian's `redis-server` with AOF (`appendfsync everysec`), the console's store;
-- the demo ticket upstream (`cityops simulate`, Open311 + canonical JSON Lines) at `--speed`
-  × real time, as its own process so it can go down;
-- the console (`cityops run`) reading it through the canonical and Open311 feeds;
+- the demo upstream (`cityops simulate --sensor-port`) at `--speed` × real time, as its own
+  process so it can go down: tickets (Open311 + canonical JSON Lines) and the sensor platform
+  (utility JSON, FIWARE, SensorThings, responders) whose out-of-range readings raise alarms;
+- the console (`cityops run`) reading it through the same feeds as the demo mode;
 - headless Chromium with the wall open (1920×1080), left alone for the whole run;
 - `--viewers` simulated viewers: HTTP clients replaying the wall's own callback requests
   (recorded from the browser) every page refresh, like more walls and desks.
@@ -21,7 +22,8 @@ Each minute it samples: the browser's JS heap and DOM nodes (CDP `Performance.ge
 and `performance.memory`), the RSS and open file descriptors of every process (console,
 upstream, redis-server, Chromium's processes), Redis `used_memory`, the viewers' request
 errors (HTTP ≥ 500, other non-2xx, exceptions) and callback latencies (p50/p95), the
-browser console's errors, and whether the wall shows the store banner. It prints one line a
+browser console's errors, whether the wall shows the store banner, the open alarms and the
+feeds not "ok" (`/api/v1/alarms`, `/api/v1/feeds`). It prints one line a
 minute, then the growth from the end of the warm-up to the end, latency drift (first vs
 last third) and what was seen at each fault. `--out` writes every sample as JSON.
 """
@@ -68,6 +70,24 @@ return {banner: !!(b && !b.hidden), banner_text: b ? b.innerText : '', received:
         nodes: document.getElementsByTagName('*').length,
         heap: (performance.memory || {}).usedJSHeapSize || null};
 """
+
+
+def toml_value(v) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, (int, float)):
+        return repr(v)
+    if isinstance(v, str):
+        return json.dumps(v, ensure_ascii=False)
+    if isinstance(v, (list, tuple)):
+        return "[" + ", ".join(toml_value(x) for x in v) + "]"
+    if isinstance(v, dict):
+        return "{" + ", ".join(f"{json.dumps(str(k))} = {toml_value(x)}" for k, x in v.items()) + "}"
+    raise TypeError(f"no TOML for {type(v).__name__}")
+
+
+def toml_table(d: dict) -> str:
+    return "".join(f"{k} = {toml_value(v)}\n" for k, v in d.items() if v is not None)
 
 
 def free_port() -> int:
@@ -241,10 +261,28 @@ def main() -> int:
                    CITYOPS_LOG_LEVEL="INFO")
         env.pop("REDIS_URL", None)
         env.pop("CITYOPS_CONFIG", None)
-        sim_port, port = free_port(), free_port()
+        sim_port, sensor_port, port = free_port(), free_port(), free_port()
         (work / "sim.toml").write_text(f"[demo]\nspeed = {args.speed}\nhistory_days = {args.history_days}\n"
                                        f"[city]\ntimezone = \"{args.timezone}\"\n")
         base_sim = f"http://127.0.0.1:{sim_port}"
+        base_sensors = f"http://127.0.0.1:{sensor_port}"
+
+        def start_sim() -> subprocess.Popen:
+            f = open(work / "sim.log", "a")
+            log_files.append(f)
+            p = subprocess.Popen([PY, str(ROOT / "bench" / "soak_clock.py"), "simulate", "--port", str(sim_port),
+                                  "--sensor-port", str(sensor_port), "--config", str(work / "sim.toml")],
+                                 env=env, stdout=f, stderr=subprocess.STDOUT)
+            wait_http(f"{base_sim}/open311/v2/services.json", 120)
+            wait_http(f"{base_sensors}/responders.json", 120)
+            return p
+        sim = start_sim()
+        procs.append(sim)
+        # the sensor platform's feeds exactly as the demo mode reads them (utility JSON, FIWARE,
+        # SensorThings, responders)
+        sys.path.insert(0, str(ROOT))
+        from feeds.demo.sensors.http import demo_feed_specs
+        sensor_feeds = "".join(f"[[feeds]]\n{toml_table(spec)}\n" for spec in demo_feed_specs(base_sensors))
         (work / "console.toml").write_text(f"""
 [city]
 timezone = "{args.timezone}"
@@ -271,17 +309,7 @@ url = "{base_sim}/open311/v2"
 interval_s = 5
 timeout_s = 30
 lookback_days = {min(args.history_days, 30)}
-""")
-
-        def start_sim() -> subprocess.Popen:
-            f = open(work / "sim.log", "a")
-            log_files.append(f)
-            p = subprocess.Popen([PY, str(ROOT / "bench" / "soak_clock.py"), "simulate", "--port", str(sim_port),
-                                  "--config", str(work / "sim.toml")], env=env, stdout=f, stderr=subprocess.STDOUT)
-            wait_http(f"{base_sim}/open311/v2/services.json", 120)
-            return p
-        sim = start_sim()
-        procs.append(sim)
+{sensor_feeds}""")
         clog = open(work / "console.log", "w")
         log_files.append(clog)
         console = subprocess.Popen([PY, str(ROOT / "bench" / "soak_clock.py"), "run", "--config",
@@ -311,7 +339,8 @@ lookback_days = {min(args.history_days, 30)}
         viewers.start()
 
         t0 = time.monotonic()
-        events = {"midnight": t0 + duration * args.midnight_at,
+        # the city's local midnight on the shifted clocks: the real instant t_mid_real
+        events = {"midnight": t0 + (t_mid_real - datetime.now(timezone.utc)).total_seconds(),
                   "redis_restart": t0 + duration * args.redis_restart_at,
                   "outage": t0 + duration * args.outage_at}
         done: dict[str, float] = {}
@@ -325,7 +354,7 @@ lookback_days = {min(args.history_days, 30)}
         console_errors_total = 0
         print(f"{'min':>4} {'cons RSS':>9} {'sim RSS':>8} {'redis RSS':>9} {'redis mem':>9} {'chrome':>8} "
               f"{'heap':>7} {'nodes':>6} {'fds':>5} {'reqs':>6} {'5xx':>4} {'other':>5} {'exc':>4} "
-              f"{'p50 ms':>7} {'p95 ms':>7} {'brw err':>7} banner  today", flush=True)
+              f"{'p50 ms':>7} {'p95 ms':>7} {'brw err':>7} banner   today alarms  feeds not ok", flush=True)
         while time.monotonic() - t0 < duration:
             now = time.monotonic()
             for name, at in events.items():
@@ -382,6 +411,13 @@ lookback_days = {min(args.history_days, 30)}
                     rmem = int(rclient.info("memory")["used_memory"])
                 except (psutil.Error, redis.RedisError):
                     rrss = rfds = rmem = 0
+                try:
+                    alarms = len(requests.get(f"{base}/api/v1/alarms", timeout=30).json()["alarms"])
+                    feeds = requests.get(f"{base}/api/v1/feeds", timeout=30).json()["feeds"]
+                    feeds_not_ok = sorted(f"{f.get('name')}:{f.get('state')}" for f in feeds
+                                          if f.get("state") not in ("ok",))
+                except (requests.RequestException, ValueError, KeyError):
+                    alarms, feeds_not_ok = None, ["api unreachable"]
                 text = (work / "console.log").read_text(errors="replace")
                 console_errors = text.count("Traceback") + text.count(" ERROR ")
                 s = {"minute": round((time.monotonic() - t0) / 60, 1), "console_rss": crss, "console_fds": cfds,
@@ -394,7 +430,8 @@ lookback_days = {min(args.history_days, 30)}
                      "p50_ms": pct(lat, 0.5), "p95_ms": pct(lat, 0.95), "browser_errors": len(brw_err),
                      "browser_error_samples": [e.get("message", "")[:200] for e in brw_err[:3]],
                      "console_log_errors": console_errors - console_errors_total,
-                     "banner": probe.get("banner"), "today_received": probe.get("received")}
+                     "banner": probe.get("banner"), "today_received": probe.get("received"),
+                     "open_alarms": alarms, "feeds_not_ok": feeds_not_ok}
                 console_errors_total = console_errors
                 samples.append(s)
                 mb = lambda b: f"{(b or 0) / 2**20:7.0f}M"  # noqa: E731
@@ -402,7 +439,8 @@ lookback_days = {min(args.history_days, 30)}
                       f"{mb(s['redis_used_memory']):>9} {mb(s['chromium_rss']):>8} {mb(s['js_heap']):>7} "
                       f"{s['dom_nodes'] or 0:6.0f} {s['console_fds']:5d} {s['requests']:6d} {s['http_5xx']:4d} "
                       f"{s['http_other']:5d} {s['exceptions']:4d} {s['p50_ms'] or 0:7.0f} {s['p95_ms'] or 0:7.0f} "
-                      f"{s['browser_errors']:7d} {'yes' if s['banner'] else 'no ':>6}  {s['today_received']}",
+                      f"{s['browser_errors']:7d} {'yes' if s['banner'] else 'no ':>6}  {s['today_received']:>6} "
+                      f"{s['open_alarms'] if s['open_alarms'] is not None else '—':>6}  {','.join(feeds_not_ok)}",
                       flush=True)
             time.sleep(1)
         report(samples, seen, args)

@@ -91,8 +91,20 @@ def _simulate(args) -> int:
     from dashboard.app.runtime import start_demo_tickets
     from dashboard.app.server import settings_or_exit
 
-    sim, url = start_demo_tickets(settings_or_exit(args.config), port=args.port)
-    return _until_interrupted(f"cityops: demo upstream on {url} — Ctrl-C stops", sim.stop)
+    settings = settings_or_exit(args.config)
+    sim, url = start_demo_tickets(settings, port=args.port)
+    stops, where = [sim.stop], f"tickets on {url}"
+    if args.sensor_port is not None:
+        from dashboard.app.runtime import start_demo_sensors
+
+        sensors, sensor_url = start_demo_sensors(settings, port=args.sensor_port)
+        stops.append(sensors.stop)
+        where += f", sensors on {sensor_url}"
+
+    def stop() -> None:
+        for fn in stops:
+            fn()
+    return _until_interrupted(f"cityops: demo upstream: {where} — Ctrl-C stops", stop)
 
 
 def _settings(args) -> int:
@@ -127,6 +139,8 @@ def parser() -> argparse.ArgumentParser:
         sp.add_argument("--config", help="settings TOML file (default: $CITYOPS_CONFIG, else the demo)")
         if name == "simulate":
             sp.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (0: any free)")
+            sp.add_argument("--sensor-port", type=int, default=None,
+                            help="also serve the demo sensor platform on this port (0: any free)")
         sp.set_defaults(func=fn)
     for mod_name in COMMAND_MODULES:
         mod = importlib.import_module(f"dashboard.app.commands.{mod_name}")

@@ -220,17 +220,24 @@ def sensor_demo_feeds(base_url: str) -> list[FeedSettings]:
     return [build(FeedSettings, spec, f"feeds.{spec['name']}") for spec in demo_feed_specs(base_url)]
 
 
-def _start_sensor_simulator(settings: Settings, store: Store):
-    """Start the simulated sensor platform; on an empty store, write a few days of past alarms."""
-    from feeds.demo.sensors.alarm_history import history_alarms
+def start_demo_sensors(settings: Settings, port: int = 0):
+    """The demo sensor platform at the demo's speed (`cityops simulate --sensor-port`, and the
+    demo mode): (server, base URL)."""
     from feeds.demo.sensors.http import start_sensor_simulator
     from feeds.demo.tickets import accelerated_clock, system_clock
 
     clock = system_clock if settings.demo.speed == 1 else \
         accelerated_clock(system_clock(), settings.demo.speed, real=system_clock)
-    server, _url = start_sensor_simulator(seed=settings.demo.seed, clock=clock)
+    return start_sensor_simulator(seed=settings.demo.seed, clock=clock, port=port)
+
+
+def _start_sensor_simulator(settings: Settings, store: Store):
+    """Start the simulated sensor platform; on an empty store, write a few days of past alarms."""
+    from feeds.demo.sensors.alarm_history import history_alarms
+
+    server, _url = start_demo_sensors(settings)
     if store.dataset("alarms").count() == 0:
-        past = history_alarms(server.sensors, clock(), days=5, seed=settings.demo.seed, rules=settings.alarms)
+        past = history_alarms(server.sensors, server.clock(), days=5, seed=settings.demo.seed, rules=settings.alarms)
         store.dataset("alarms").upsert(past)
         for a in past:   # the sensors of still-active past alarms keep reading out of range
             if a["status"] != "resolved":
