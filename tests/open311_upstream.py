@@ -36,8 +36,9 @@ class Open311Server:
     """`db`: id → request (with `_jurisdiction`, `_hidden`); the knobs below are attributes."""
 
     def __init__(self, page_size: int = 100, paging: str = "cut", total_header: str | None = None,
-                 updated_param: str | None = None, jurisdictions: bool = False):
+                 updated_param: str | None = None, jurisdictions: bool = False, end_inclusive: bool = False):
         self.db: dict[str, dict] = {}
+        self.end_inclusive = end_inclusive   # end_date counted in (as many servers, and the demo, do)
         self.page_size, self.paging, self.total_header = page_size, paging, total_header
         self.updated_param, self.jurisdictions = updated_param, jurisdictions
         self.queries: list[tuple[str, dict]] = []
@@ -92,7 +93,9 @@ class Open311Server:
             if "start_date" in q:
                 rows = [r for r in rows if _t(r["requested_datetime"]) >= _t(q["start_date"])]
             if "end_date" in q:
-                rows = [r for r in rows if _t(r["requested_datetime"]) < _t(q["end_date"])]
+                end = _t(q["end_date"])
+                rows = [r for r in rows if _t(r["requested_datetime"]) < end
+                        or (self.end_inclusive and _t(r["requested_datetime"]) == end)]
             if self.updated_param and self.updated_param in q:
                 rows = [r for r in rows if _t(r["updated_datetime"]) > _t(q[self.updated_param])]
         rows.sort(key=lambda r: (r["requested_datetime"], r["service_request_id"]), reverse=True)

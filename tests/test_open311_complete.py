@@ -282,3 +282,38 @@ def test_o3c010_pages_are_stored_as_they_arrive_and_a_failure_keeps_them(servers
     srv.fail_after = None
     h = p.run_feed(f, force=True)
     assert h["ok"] and embedded_store.tickets.count() == 1000 and h["coverage"]["complete"]
+
+
+@pytest.mark.parametrize("total", [None, "X-Total-Count"])
+def test_o3c011_window_edges_neither_lose_nor_count_twice(servers, embedded_store, total):
+    """A clock with microseconds and a server that counts end_date in (as the demo and many
+    real servers do): requests on the look-back's first second and on every boundary of the
+    sweep's day windows are held once and the coverage is complete (it said "missing 1")."""
+    srv = servers(page_size=1000, paging="cut", total_header=total, end_inclusive=True)
+    now = T0 + timedelta(microseconds=750_000)
+    city(srv, n=500)
+    first = now.replace(microsecond=0) - timedelta(days=30)
+    srv.add(request(40_000, first))                             # the look-back's first second
+    f = feed(srv.url, sweep_s=60)
+    clock = [now]
+    p = poller(embedded_store, f, clock)
+    h = p.run_feed(f)
+    assert h["ok"], h.get("last_error")
+    cov = h["coverage"]
+    assert embedded_store.tickets.count() == len(srv.db)
+    assert (cov["missing"], cov["complete"]) == (0, True), cov
+    # a later sweep, in day-long windows: requests on each window's edge second
+    later = now + timedelta(seconds=61, microseconds=100_000)
+    lo = later.replace(microsecond=0) - timedelta(days=30)
+    for d in range(1, 30):
+        srv.add(request(41_000 + d, lo + timedelta(days=d)))
+    clock[0] = later
+    for _ in range(40):                                         # a share of the sweep each poll
+        h = p.run_feed(f, force=True)
+        assert h["ok"], h.get("last_error")
+        if h.get("coverage", {}).get("at") == later.isoformat():
+            break
+    cov = h["coverage"]
+    assert cov["at"] == later.isoformat(), cov
+    assert embedded_store.tickets.count() == len(srv.db)
+    assert (cov["missing"], cov["complete"]) == (0, True), cov

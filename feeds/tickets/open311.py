@@ -218,6 +218,24 @@ def endpoint(feed) -> Endpoint:
     return Endpoint(urlunsplit((parts.scheme, parts.netloc, path, "", "")), params, fmt)
 
 
+def _second(t: datetime) -> datetime:
+    """`t` cut to the whole second (what `_iso` sends)."""
+    return t.replace(microsecond=0)
+
+
+def _at_or_after(item, end: datetime) -> bool:
+    """Whether a served request was requested at or after `end` (unreadable times: no; the
+    record's own check rejects them)."""
+    text = item.get("requested_datetime") if isinstance(item, dict) else None
+    if not isinstance(text, str):
+        return False
+    try:
+        t = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return False
+    return t.tzinfo is not None and t >= end
+
+
 def _iso(t: datetime) -> str:
     return t.astimezone(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
 
@@ -255,6 +273,11 @@ class Reader:
     def __init__(self, ctx: PollContext, ep: Endpoint, kept: list[Batch]):
         self.ctx, self.ep, self.kept, self.st = ctx, ep, kept, ctx.state
         self.requests = 0
+        # the window being read: its end_date as sent (whole seconds) and how many items the
+        # server sent at or after it (a server that counts end_date in sends the next
+        # window's first second too: taken there, not here, so nothing counts twice)
+        self._end: datetime | None = None
+        self._dropped = 0
 
     # one GET
     def _get(self, params: dict, url: str | None = None) -> tuple[list, requests.Response]:
@@ -274,6 +297,12 @@ class Reader:
         """Hand one page to the poller (written before the poll goes on)."""
         if not items:
             return
+        if self._end is not None:
+            kept = [it for it in items if not _at_or_after(it, self._end)]
+            self._dropped += len(items) - len(kept)
+            items = kept
+            if not items:
+                return
         records, rejects = convert(items)
         tally.items += len(items)
         tally.rejected += len(rejects)
@@ -290,7 +319,19 @@ class Reader:
 
     # a window
     def read_window(self, start: datetime, end: datetime, extra: dict, tally: Tally) -> None:
-        """Read every request of [start, end) (with `extra` params), proving it complete."""
+        """Read every request of [start, end) (with `extra` params), proving it complete.
+
+        The server is asked in whole seconds (`_iso`); requests it sends from the end second
+        on are left to the window that starts there (servers differ on whether end_date is
+        counted in)."""
+        outer = self._end, self._dropped
+        self._end, self._dropped = _second(end), 0
+        try:
+            self._read_window(start, end, extra, tally)
+        finally:
+            self._end, self._dropped = outer
+
+    def _read_window(self, start: datetime, end: datetime, extra: dict, tally: Tally) -> None:
         label = f"{_iso(start)}..{_iso(end)}"
         params = {**extra, "start_date": _iso(start), "end_date": _iso(end)}
         items, resp = self._get(params)
@@ -318,11 +359,12 @@ class Reader:
             self.read_window(mid, end, extra, tally)
             return
         self._take(items, tally)
-        tally.upstream += max(n, total or 0)
+        tally.upstream += max(n, total or 0) - self._dropped
         tally.gap(f"{label}: {n} requests in one second fill a page and the server has no paging: "
                   "some may be missing")
 
     def _counted(self, tally: Tally, total: int | None, got: int, label: str) -> None:
+        got, total = got - self._dropped, None if total is None else total - self._dropped
         tally.upstream += got if total is None else total
         if total is not None and got < total:
             tally.gap(f"{label}: the server counts {total} requests, sent {got}")
@@ -448,8 +490,9 @@ def _sweep(ctx: PollContext, rd: Reader, notes: list[str], start_over: bool = Fa
         last = state.get("sweep_done_at")
         if not start_over and last and (now - datetime.fromisoformat(last)).total_seconds() < feed.sweep_s:
             return
-        sw = {"from": (now - timedelta(days=feed.lookback_days)).isoformat(),
-              "to": (now + timedelta(seconds=1)).isoformat(), "upstream": 0, "rejected": 0,
+        # whole seconds, as the server is asked: what is held is counted over the same span
+        sw = {"from": _second(now - timedelta(days=feed.lookback_days)).isoformat(),
+              "to": (_second(now) + timedelta(seconds=1)).isoformat(), "upstream": 0, "rejected": 0,
               "complete": True, "withdrawn": 0, "gaps": []}
         sw["pos"] = sw["from"]
         state["sweep"] = sw
