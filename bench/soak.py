@@ -242,6 +242,10 @@ def main() -> int:
     ap.add_argument("--warmup-min", type=float, default=3)
     ap.add_argument("--out", help="write every sample as JSON here")
     args = ap.parse_args()
+    # SIGTERM (and SIGINT, which a shell's background job ignores) stop it through `finally`:
+    # nothing is left running
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *a: (_ for _ in ()).throw(KeyboardInterrupt()))
 
     work = Path(tempfile.mkdtemp(prefix="cityops-soak-"))
     duration = args.minutes * 60
