@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from datetime import datetime, timezone
 
-from dash import ALL, Input, Output, Patch, State, callback_context, dcc, html
+from dash import ALL, Input, Output, Patch, State, callback_context, dcc, html, no_update
+from plotly.utils import PlotlyJSONEncoder
 
 from layouts import ids
 from layouts import wall as view
@@ -158,6 +161,22 @@ def alarm_part(lang: str | None, rt, viewer, now: datetime | None = None) -> tup
     return [table, listed], serious
 
 
+def fingerprint(parts: tuple) -> str:
+    """A short digest of callback outputs (Dash components included), as Dash would send them."""
+    text = json.dumps(parts, cls=PlotlyJSONEncoder, sort_keys=True, ensure_ascii=False)
+    return hashlib.sha1(text.encode("utf-8")).hexdigest()[:20]
+
+
+def if_changed(parts: tuple, seen: str | None) -> tuple:
+    """`parts` and their fingerprint, or nothing (`no_update` for each) when the browser
+    already has them (`seen`: the fingerprint it got last): the alarm list and markers are
+    asked every 2 s and change far less often."""
+    sig = fingerprint(parts)
+    if sig == seen:
+        return tuple(no_update for _ in parts) + (no_update,)
+    return (*parts, sig)
+
+
 def alarm_markers(rt, viewer, now: datetime | None = None, lang: str | None = None) -> dict:
     """The active alarms as map points for the wall (shown in emergency mode)."""
     from dashboard.queries import alarm_views
@@ -227,11 +246,12 @@ def register_alarms(app, rt) -> None:
     from dashboard.queries.access import current_viewer
 
     app.callback(Output(ids.WALL_ALARMS, "children"), Output(ids.WALL_SERIOUS, "data"),
-                 Input(ids.WALL_ALARM_TICK, "n_intervals"), State(ids.LANG, "data"))(
-        lambda n, lang: alarm_part(lang, rt, current_viewer(rt.settings.access)))
-    app.callback(Output(ids.WALL_ALARM_MARKERS, "data"), Input(ids.WALL_ALARM_TICK, "n_intervals"),
-                 State(ids.LANG, "data"))(
-        lambda n, lang: alarm_markers(rt, current_viewer(rt.settings.access), lang=lang))
+                 Output(ids.WALL_ALARMS_SIG, "data"),
+                 Input(ids.WALL_ALARM_TICK, "n_intervals"), State(ids.LANG, "data"), State(ids.WALL_ALARMS_SIG, "data"))(
+        lambda n, lang, seen: if_changed(alarm_part(lang, rt, current_viewer(rt.settings.access)), seen))
+    app.callback(Output(ids.WALL_ALARM_MARKERS, "data"), Output(ids.WALL_MARKERS_SIG, "data"),
+                 Input(ids.WALL_ALARM_TICK, "n_intervals"), State(ids.LANG, "data"), State(ids.WALL_MARKERS_SIG, "data"))(
+        lambda n, lang, seen: if_changed((alarm_markers(rt, current_viewer(rt.settings.access), lang=lang),), seen))
     app.clientside_callback(
         "function (serious, seen, sound) { return window.cityops.wallAlarms.flash(serious, seen, sound); }",
         Output(ids.WALL_ALARM_SEEN, "data"), Output(ids.WALL_FLASH_DATA, "data"),

@@ -170,3 +170,7 @@ WALL_ROOT = "wall-root"
 WALL_SOUND_BUTTON = "wall-sound-button"
 WALL_FLASH_DATA = "wall-flash-data"
 WALL_SERIOUS = "wall-serious"
+# fingerprints of what the browser last got of the alarm list and the alarm markers: sent
+# again only when they change (every 2 s otherwise)
+WALL_ALARMS_SIG = "wall-alarms-sig"
+WALL_MARKERS_SIG = "wall-markers-sig"

@@ -95,6 +95,8 @@ def alarm_panel(lang: str) -> html.Section:
         dcc.Interval(id=ids.WALL_ALARM_TICK, interval=2000),
         dcc.Store(id=ids.WALL_ALARM_SEEN),
         dcc.Store(id=ids.WALL_SERIOUS),
+        dcc.Store(id=ids.WALL_ALARMS_SIG),
+        dcc.Store(id=ids.WALL_MARKERS_SIG),
         dcc.Store(id=ids.WALL_FLASH_DATA),
         dcc.Store(id=ids.WALL_MODE, data="normal"),     # the server's emergency mode, read every tick
         dcc.Store(id=ids.WALL_SOUND, storage_type="local", data=False),

@@ -20,7 +20,7 @@ DEFAULT_TZ = "Asia/Shanghai"
 # low-cardinality text columns that `prepare` turns into pandas categoricals: comparisons
 # and group-bys on them cost codes, not strings (values read the same; empty stays NaN)
 CATEGORY_COLUMNS: tuple[str, ...] = ("urgency", "status", "rating", "resolved", "department",
-                                     "grid_code")
+                                     "grid_code", "source", "kind", "category")
 _HOUR_NS = 3_600_000_000_000
 _EPOCH = date(1970, 1, 1)
 

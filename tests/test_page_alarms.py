@@ -125,3 +125,23 @@ def test_pal006_sensor_geojson_and_wall_alarm_part(demo_runtime):
     counts = views.counts(demo_runtime, ME)
     assert sum(r["level"] <= 2 for r in views.active_list(demo_runtime, ME, datetime.now(timezone.utc))) == len(serious)
     assert sum(counts[n][lv] for n in counts for lv in (1, 2)) == len(serious)
+
+
+def test_pal007_wall_alarm_list_and_markers_sent_only_when_changed(demo_runtime):
+    """The wall asks for its alarm list and markers every 2 s: the same content is not sent
+    again (no_update), a change is (here the running clocks, a minute later; the language)."""
+    from dash import no_update
+
+    now = demo_runtime.polled_at
+    first = wall.if_changed(wall.alarm_part("zh", demo_runtime, ME, now), None)
+    (children, serious), sig = first[:2], first[2]
+    assert children and isinstance(sig, str)
+    again = wall.if_changed(wall.alarm_part("zh", demo_runtime, ME, now), sig)
+    assert again == (no_update, no_update, no_update)
+    later = wall.if_changed(wall.alarm_part("zh", demo_runtime, ME, now + timedelta(minutes=1)), sig)
+    assert later[0] is not no_update and later[2] != sig          # the clocks moved: sent
+    english = wall.if_changed(wall.alarm_part("en", demo_runtime, ME, now), sig)
+    assert english[0] is not no_update and english[2] != sig
+    markers = wall.if_changed((wall.alarm_markers(demo_runtime, ME, now),), None)
+    assert markers[0]["features"]
+    assert wall.if_changed((wall.alarm_markers(demo_runtime, ME, now),), markers[1]) == (no_update, no_update)

@@ -1,0 +1,136 @@
+"""Benchmark of the web workers' memory (issue "scale"): what each gunicorn worker holds
+once it has served a drill, on a real Redis. Not a test: run it by hand, put the figures in
+the README (one run).
+
+    python bench/bench_workers.py [--rows 1000000] [--workers 4]
+
+It starts Debian's redis-server on a free loopback port, loads the demo city's area tree
+and `--rows` synthetic tickets (bench_tickets.synthetic_tickets) through the store's
+upsert, then the documented production command (`gunicorn app:server -k gthread -w N`) on
+that store, and asks `/api/v1/kpi?by=children` until every worker has answered (each
+loads every ticket on its first request: the pages still scan, see docs/ARCHITECTURE.md).
+It prints each worker's RSS and its growth per ticket, Redis's memory, the first
+request's time (the load) and the median time of a drill that misses the view cache (a
+window not asked before) and of one that hits it. Nothing is left running.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import psutil
+import requests
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from bench_scale import canonical_records, free_port, start_redis  # noqa: E402
+from bench_tickets import load_areas, synthetic_tickets  # noqa: E402
+from dashboard.store import Store  # noqa: E402
+
+NS = "benchw"
+
+
+def workers_of(master: psutil.Process) -> list[psutil.Process]:
+    return [p for p in master.children() if "gunicorn" in " ".join(p.cmdline())]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--rows", type=int, default=1_000_000)
+    ap.add_argument("--workers", type=int, default=4)
+    ap.add_argument("--repeat", type=int, default=5)
+    args = ap.parse_args()
+
+    areas = load_areas()
+    rows = areas.fillna("").to_dict("records")
+    grids = areas.loc[areas["level"] == "grid", "code"].tolist()
+    workdir = tempfile.mkdtemp(prefix="bench-workers-")
+    proc, r = start_redis(workdir)
+    web = None
+    try:
+        store = Store(r, NS)
+        store.put_areas({"rows": rows})
+        t = time.perf_counter()
+        raw = canonical_records(synthetic_tickets(args.rows, grids))
+        for i in range(0, len(raw), 20_000):
+            store.tickets.upsert(raw[i:i + 20_000])
+        del raw
+        mem = r.info("memory")
+        print(f"{args.rows:,} tickets stored in {time.perf_counter() - t:.0f} s; Redis used memory "
+              f"{mem['used_memory'] / 2**20:,.0f} MB, RSS {mem['used_memory_rss'] / 2**20:,.0f} MB; "
+              f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+
+        port = free_port()
+        cfg = Path(workdir) / "console.toml"
+        cfg.write_text(f'[store]\nredis_url = "redis://127.0.0.1:{r.connection_pool.connection_kwargs["port"]}/0"\n'
+                       f'namespace = "{NS}"\ndata_dir = "{workdir}/var"\n')
+        env = dict(os.environ, CITYOPS_CONFIG=str(cfg), PYTHONPATH=str(ROOT))
+        env.pop("REDIS_URL", None)
+        web = subprocess.Popen([sys.executable, "-m", "gunicorn", "app:server", "-k", "gthread", "-w",
+                                str(args.workers), "--threads", "8", "-b", f"127.0.0.1:{port}", "--timeout", "600"],
+                               env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        base = f"http://127.0.0.1:{port}"
+        master = psutil.Process(web.pid)
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                if requests.get(base + "/healthz", timeout=5).status_code < 500:
+                    break
+            except requests.RequestException:
+                pass
+            if time.monotonic() > deadline:
+                raise SystemExit("gunicorn did not come up")
+            time.sleep(0.5)
+        time.sleep(2)
+        before = {p.pid: p.memory_info().rss for p in workers_of(master)}
+        print(f"{len(before)} workers up, RSS before any ticket is read: "
+              f"{', '.join(f'{v / 2**20:,.0f}' for v in before.values())} MB")
+
+        url = base + "/api/v1/kpi?by=children"
+        t = time.perf_counter()
+        # enough requests at once that every worker takes some (each loads on its first)
+        with ThreadPoolExecutor(args.workers * 8) as pool:
+            codes = list(pool.map(lambda _: requests.get(url, timeout=600).status_code, range(args.workers * 8)))
+        first_s = time.perf_counter() - t
+        assert all(c == 200 for c in codes), codes
+        after = {p.pid: p.memory_info().rss for p in workers_of(master)}
+        grew = [after[p] - before.get(p, after[p]) for p in after]
+        print(f"first requests (every worker loading every ticket): {first_s:.1f} s")
+        print("RSS per worker after serving: " + ", ".join(f"{v / 2**20:,.0f} MB" for v in after.values())
+              + f" (total {sum(after.values()) / 2**30:.2f} GB); growth "
+              + ", ".join(f"{g / args.rows:,.0f}" for g in grew) + " bytes per ticket")
+
+        miss, hit = [], []
+        for i in range(args.repeat):     # a window never asked before: the view cache misses
+            start = f"2026-{(i % 9) + 2:02d}-01T00:00:00%2B08:00"
+            t = time.perf_counter()
+            assert requests.get(f"{url}&start={start}", timeout=600).status_code == 200
+            miss.append(time.perf_counter() - t)
+            t = time.perf_counter()
+            assert requests.get(f"{url}&start={start}", timeout=600).status_code == 200
+            hit.append(time.perf_counter() - t)
+        print(f"drill (by=children, whole city) over HTTP: median {statistics.median(miss) * 1000:,.0f} ms "
+              f"on a cache miss, {statistics.median(hit) * 1000:,.0f} ms on a hit (n = {args.repeat})")
+    finally:
+        if web is not None:
+            web.terminate()
+            try:
+                web.wait(30)
+            except subprocess.TimeoutExpired:
+                web.kill()
+        proc.terminate()
+        proc.wait(30)
+
+
+if __name__ == "__main__":
+    main()
