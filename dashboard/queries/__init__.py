@@ -300,11 +300,17 @@ def concat_keeping_categories(parts: list[pd.DataFrame]) -> pd.DataFrame:
     if cats:
         parts = [p.copy(deep=False) for p in parts]
         for c in cats:
-            union = pd.api.types.union_categoricals([p[c] for p in parts if c in p], ignore_order=True).categories
+            # the values, not union_categoricals: a part with no value in a column has empty
+            # categories of another dtype, which it refuses
+            values: list = []
             for p in parts:
-                if c in p:
-                    p[c] = p[c].cat.set_categories(union) if isinstance(p[c].dtype, pd.CategoricalDtype) \
-                        else pd.Categorical(p[c], categories=union)
+                col = p[c]
+                values += (col.cat.categories if isinstance(col.dtype, pd.CategoricalDtype)
+                           else pd.Index(col.dropna().unique())).tolist()
+            union = pd.Index(list(dict.fromkeys(values)), dtype=object)
+            for p in parts:
+                p[c] = p[c].cat.set_categories(union) if isinstance(p[c].dtype, pd.CategoricalDtype) \
+                    else pd.Categorical(p[c].astype(object), categories=union)
     return pd.concat(parts, ignore_index=True)
 
 
