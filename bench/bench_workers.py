@@ -38,6 +38,7 @@ from bench_tickets import load_areas, synthetic_tickets  # noqa: E402
 from dashboard.store import Store  # noqa: E402
 
 NS = "benchw"
+CHUNK = 1_000_000
 
 
 def workers_of(master: psutil.Process) -> list[psutil.Process]:
@@ -61,10 +62,14 @@ def main() -> None:
         store = Store(r, NS)
         store.put_areas({"rows": rows})
         t = time.perf_counter()
-        raw = canonical_records(synthetic_tickets(args.rows, grids))
-        for i in range(0, len(raw), 20_000):
-            store.tickets.upsert(raw[i:i + 20_000])
-        del raw
+        for k, at in enumerate(range(0, args.rows, CHUNK)):     # a million at a time: bounded memory here
+            df = synthetic_tickets(min(CHUNK, args.rows - at), grids, seed=k + 1)
+            df["ticket_id"] = f"T{k}-" + df["ticket_id"].str[1:]
+            raw = canonical_records(df)
+            del df
+            for i in range(0, len(raw), 20_000):
+                store.tickets.upsert(raw[i:i + 20_000])
+            del raw
         mem = r.info("memory")
         print(f"{args.rows:,} tickets stored in {time.perf_counter() - t:.0f} s; Redis used memory "
               f"{mem['used_memory'] / 2**20:,.0f} MB, RSS {mem['used_memory_rss'] / 2**20:,.0f} MB; "

@@ -9,7 +9,9 @@ A backup is a folder:
 
 The keys are read in one MULTI/EXEC transaction (after listing them; repeated if the list
 changed meanwhile), so the copy is one consistent point in time even while the poller and
-people write. The format is logical (values, not Redis's DUMP payloads), so a backup of the
+people write. On a Redis Cluster a transaction cannot span slots: the keys are read (and
+restored) one hash slot at a time, so each dataset (one hash tag) is one point in time,
+the store as a whole is not quite. The format is logical (values, not Redis's DUMP payloads), so a backup of the
 embedded Redis 6 restores into a Redis 7 and back. Derived keys are left out: the view cache
 (`NS:cache:*`, recomputed on demand) and the poller lease (`NS:lease:*`).
 
@@ -51,8 +53,31 @@ def namespace_keys(r: redis.Redis, ns: str) -> list[bytes]:
     return sorted(keys)
 
 
+def slot_groups(r, keys: list) -> list[list]:
+    """The keys in groups one transaction can read or write: all of them on one Redis; on a
+    Redis Cluster, one group per hash slot (the store's keys carry hash tags: a dataset's keys
+    are one slot, so each dataset is still copied at one point in time)."""
+    if not isinstance(r, redis.RedisCluster):
+        return [keys] if keys else []
+    groups: dict[int, list] = {}
+    for k in keys:
+        groups.setdefault(r.keyslot(k), []).append(k)
+    return list(groups.values())
+
+
 def _read_all(r: redis.Redis, keys: list[bytes]) -> tuple[list[str], list]:
-    """(type of each key, [value, pttl] of each key), all read in one transaction."""
+    """(type of each key, [type, value, pttl] of each key), in key order; read in one
+    transaction (on a cluster: one per hash slot, `slot_groups`)."""
+    types: dict = {}
+    rows: dict = {}
+    for group in slot_groups(r, keys):
+        got_types, got_rows = _read_group(r, group)
+        types.update(zip(group, got_types))
+        rows.update(zip(group, got_rows))
+    return [types[k] for k in keys], [rows[k] for k in keys]
+
+
+def _read_group(r: redis.Redis, keys: list[bytes]) -> tuple[list[str], list]:
     with r.pipeline(transaction=False) as p:
         for k in keys:
             p.type(k)
@@ -233,12 +258,19 @@ def restore(r: redis.Redis, ns: str, source: Path, force: bool = False, data_dir
         old = manifest["namespace"]
         for e in entries:
             e["k"] = ns + e["k"][len(old):]
-    with r.pipeline(transaction=True) as p:
-        for k in namespace_keys(r, ns) + list(r.scan_iter(match=f"{ns}:cache:*", count=1000)):
-            p.delete(k)
-        for e in entries:
-            _write(p, e)
-        p.execute()
+    # one transaction (on a cluster: one per hash slot): the old keys out, the backup's in
+    old = namespace_keys(r, ns) + list(r.scan_iter(match=f"{ns}:cache:*", count=1000))
+    by_key = {e["k"].encode(): e for e in entries}
+    old_keys = set(old)
+    for group in slot_groups(r, list(dict.fromkeys(old + list(by_key)))):
+        with r.pipeline(transaction=True) as p:
+            for k in group:
+                if k in old_keys:
+                    p.delete(k)
+            for k in group:
+                if k in by_key:
+                    _write(p, by_key[k])
+            p.execute()
     restored_files = []
     if data_dir is not None:
         restored_files = _restore_files(source, manifest, Path(data_dir), force)
