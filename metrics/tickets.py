@@ -160,6 +160,15 @@ def _repeat(df: pd.DataFrame, rows: np.ndarray) -> np.ndarray:
     return _mask(s.notna() & (s != ""))
 
 
+def counting_rows(df: pd.DataFrame, now, start, end) -> np.ndarray:
+    """The rows that can count anywhere in window [start, end) at `now`: received, closed
+    or due in it, or open at `now` (every population lies in these; `kpi_table` computes
+    on them alone). Other rows change no number, only which groups exist."""
+    t_now, t0, t1 = _check_window(now, start, end)
+    base = _base(_columns(df, base_only=True), t_now, t0, t1)
+    return base["received"] | base["closed"] | base["due"] | base["open"]
+
+
 def populations(df: pd.DataFrame, now, start, end, rules: TicketRules | None = None) -> dict[str, np.ndarray]:
     """Every population of METRICS.md as a boolean array over the rows of `df`.
 
@@ -192,8 +201,7 @@ def kpi_table(df: pd.DataFrame, now, start, end, rules: TicketRules | None = Non
     order = list(range(len(labels))) + ([len(labels)] if (codes < 0).any() else [])
 
     # only rows in some base population can count anywhere: compute on those alone
-    base = _base(_columns(df, base_only=True), t_now, t0, t1)
-    rows = np.flatnonzero(base["received"] | base["closed"] | base["due"] | base["open"])
+    rows = np.flatnonzero(counting_rows(df, now, start, end))
     c = _columns(df, rows)
     p = _populations(c, t_now, t0, t1, rules)
     p["repeat"] = np.zeros(len(rows), dtype=bool)

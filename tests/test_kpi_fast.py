@@ -498,3 +498,47 @@ def test_kpf011_jsonl_read_in_one_call_only_when_every_line_is_one_object(monkey
                  "line separator in a text"):
         assert fast_ok(cases[name].encode()) is None, name
     assert parse_tickets_records(b"", "jsonl") == ([], [])
+
+
+@pytest.mark.parametrize("fmt", ["csv", "jsonl"])
+def test_kpf012_a_large_file_read_a_chunk_at_a_time_gives_the_same_report(fmt, tmp_path, monkeypatch, capsys) -> None:
+    """Streaming (files over STREAM_BYTES, here forced with chunks of 4 kB): the same JSON
+    and the same rejects, numbered as in the whole file, for every grouping; a whole-file
+    read of the same file is the reference."""
+    import dashboard.app.commands.kpi as kpi
+    from dashboard.app.commands.kpi import main
+
+    rows = generated(3000, 7)
+    # a department and a grid whose tickets cannot count in the window: listed all the same
+    for i in range(5):
+        rows.insert(400 * i, {"ticket_id": f"OLD{i}", "source": "hotline", "department": "D-old", "grid_code": "G9",
+                              "status": "closed", "created_at": "2026-06-01T09:00:00+08:00",
+                              "closed_at": "2026-06-02T09:00:00+08:00"})
+    if fmt == "csv":
+        lines = csv_text(rows).split("\n")
+        lines[1500] = lines[1500] + ","                          # a row with a cell too many
+        text = "\n".join(lines[:700] + [""] + lines[700:])       # and a blank line
+    else:
+        text = jsonl_text(rows[:900]) + "\n\n" + "{not json\n" + jsonl_text(rows[900:])
+    path = tmp_path / f"big.{fmt}"
+    path.write_text(text, encoding="utf-8")
+    (tmp_path / "areas.csv").write_text(AREAS, encoding="utf-8")
+    chunks = []
+    real_chunks = kpi._chunks
+    monkeypatch.setattr(kpi, "_chunks", lambda *a: (chunks.append(1) or c for c in real_chunks(*a)))
+    monkeypatch.setattr(kpi, "CHUNK_BYTES", 4096)
+    for by in ("area:street", "department", "none"):
+        args = ["--tickets", str(path), "--areas", str(tmp_path / "areas.csv"), *WINDOW, "--by", by, "--json"]
+        monkeypatch.setattr(kpi, "STREAM_BYTES", 10**12)
+        assert main(args) == 0
+        whole = capsys.readouterr()
+        monkeypatch.setattr(kpi, "STREAM_BYTES", 0)
+        assert main(args) == 0
+        streamed = capsys.readouterr()
+        assert len(chunks) > 20
+        assert streamed.out == whole.out, by
+        assert streamed.err == whole.err, by
+        assert "tickets rejected" in whole.err
+        if by == "department":
+            assert any(r["name"] == "D-old" and r["received"] == 0 for r in json.loads(whole.out)["rows"])
+        chunks.clear()
