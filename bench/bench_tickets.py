@@ -53,17 +53,21 @@ def load_areas() -> pd.DataFrame:
     return synthetic_areas()
 
 
-def synthetic_tickets(n: int, grids: list[str], seed: int = 1) -> pd.DataFrame:
-    """n tickets over the last 120 days before NOW, in the canonical columns and dtypes."""
+def synthetic_tickets(n: int, grids: list[str], seed: int = 1, days: int = 120,
+                      closed_share: float = 0.8) -> pd.DataFrame:
+    """n tickets over the last `days` days before NOW, in the canonical columns and dtypes;
+    a share `closed_share` of them closed (when their closing time has come), 3 % cancelled, the
+    rest still being handled."""
     rng = np.random.default_rng(seed)
     now_ns = NOW.value
-    created = now_ns - rng.integers(0, 120 * 86400, n) * 1_000_000_000
+    created = now_ns - rng.integers(0, days * 86400, n) * 1_000_000_000
     sec = 1_000_000_000
     dispatched = created + rng.integers(60, 4 * 3600, n) * sec
     first_resp = created + rng.integers(60, 3 * 3600, n) * sec
     closed = dispatched + rng.integers(3600, 12 * 86400, n) * sec
+    rest = 1 - closed_share - 0.03
     status = rng.choice(["closed", "handling", "dispatched", "verifying", "cancelled"], n,
-                        p=[0.8, 0.08, 0.05, 0.04, 0.03])
+                        p=[closed_share, rest * 8 / 17, rest * 5 / 17, rest * 4 / 17, 0.03])
     closed = np.where((status == "closed") & (closed <= now_ns), closed, np.iinfo(np.int64).min)
     status = np.where((status == "closed") & (closed == np.iinfo(np.int64).min), "handling", status)
     nat = np.iinfo(np.int64).min

@@ -160,6 +160,16 @@ def _repeat(df: pd.DataFrame, rows: np.ndarray) -> np.ndarray:
     return _mask(s.notna() & (s != ""))
 
 
+def can_count_since(df: pd.DataFrame, since) -> np.ndarray:
+    """The rows that can count in some window starting at or after `since`, at any `now`
+    at or after it: received, closed or due since then, or not closed (open, or never
+    closed). Every population lies in received(W) ∪ closed(W) ∪ due(W) ∪ open(now), so
+    any metric of such a window computed on these rows alone equals the one on all rows."""
+    t = _ts_ns(since)
+    c = _columns(df, base_only=True)
+    return (c["created"] >= t) | (c["closed_at"] >= t) | (c["closed_at"] == _NAT) | (c["deadline"] >= t)
+
+
 def counting_rows(df: pd.DataFrame, now, start, end) -> np.ndarray:
     """The rows that can count anywhere in window [start, end) at `now`: received, closed
     or due in it, or open at `now` (every population lies in these; `kpi_table` computes

@@ -91,3 +91,61 @@ def test_qf002_concat_keeping_categories_with_an_empty_column():
     assert isinstance(out["rating"].dtype, pd.CategoricalDtype)
     assert out["rating"].astype(object).where(out["rating"].notna(), None).tolist() == [None, None, "basic"]
     assert out["status"].tolist() == ["registered", "registered", "closed"]
+
+
+def random_history(rnd, n: int) -> list[dict]:
+    """n tickets over the last 200 days before T0: old and new, open and closed, late,
+    cancelled, some closed long after they were made, some with deadlines far ahead."""
+    out = []
+    for i in range(n):
+        created = T0 - timedelta(days=rnd.uniform(0, 200))
+        r = record(i, created_at=created.isoformat().replace("+00:00", "Z"),
+                   department=rnd.choice(["城管局", "水务局", None]), rating=None)
+        r["updated_at"] = r["created_at"]
+        if rnd.random() < 0.4:
+            r["deadline_at"] = (created + timedelta(days=rnd.uniform(0.1, 90))).isoformat().replace("+00:00", "Z")
+        fate = rnd.random()
+        if fate < 0.9:
+            closed = created + timedelta(days=rnd.expovariate(1 / 6))
+            if closed < T0:
+                stamp = closed.isoformat().replace("+00:00", "Z")
+                r.update(status="closed", closed_at=stamp, updated_at=stamp, dispatched_at=r["created_at"],
+                         rating=rnd.choice(["satisfied", "basic", "dissatisfied", None]), resolved="yes")
+        elif fate < 0.93:
+            r["status"] = "cancelled"
+        out.append(r)
+    return out
+
+
+def same_numbers(a: dict, b: dict) -> bool:
+    """Every metric equal; "total" only says whether there is any ticket at all."""
+    return {k: v for k, v in a.items() if k != "total"} == {k: v for k, v in b.items() if k != "total"} \
+        and bool(a["total"]) == bool(b["total"])
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_qf003_the_wall_on_its_recent_cut_equals_the_wall_on_every_ticket(seed, embedded_store):
+    """wall_numbers, trend and open_by_area read `recent_tickets` (a few per cent of a year):
+    every number equals the same function on the whole frame, at random instants."""
+    import random
+
+    from dashboard.queries.access import Viewer
+    from tests.test_aggregates import GRIDS, ROWS
+
+    rnd = random.Random(seed)
+    embedded_store.put_areas({"rows": ROWS})
+    embedded_store.tickets.upsert([dict(r, grid_code=rnd.choice(GRIDS)) for r in random_history(rnd, 1500)])
+    q = Queries(embedded_store, load_settings(None, env={}))
+    whole = Queries(embedded_store, load_settings(None, env={}))
+    whole.recent_tickets = lambda viewer, now: whole.tickets(viewer)          # the reference: every ticket
+    v = Viewer()
+    assert len(q.recent_tickets(v, T0)) < len(q.tickets(v)) / 2
+    for _ in range(6):
+        now = T0 + timedelta(hours=rnd.uniform(0, 30))
+        assert same_numbers(q.wall_numbers(v, now), whole.wall_numbers(v, now)), now
+        assert q.trend(v, now) == whole.trend(v, now), now
+        assert q.open_by_area(v, now, "street") == whole.open_by_area(v, now, "street"), now
+        assert q.open_by_area(v, now, "street")
+    # a scoped viewer: the same cut, then the viewer's scope
+    street = Viewer(areas=("S1",))
+    assert same_numbers(q.wall_numbers(street, now), whole.wall_numbers(street, now))
