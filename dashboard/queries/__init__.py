@@ -45,7 +45,7 @@ class Queries:
         self._tree_version = -1
         self._frame: pd.DataFrame | None = None
         self._seq = 0
-        self._recent: tuple | None = None      # (frame it was cut from, local day, the cut)
+        self._recent: tuple | None = None      # ((frame version, tree version, local day), the cut)
         self._other: dict[str, tuple[int, pd.DataFrame | None]] = {}
         # The feeds this console is configured with (set by the runtime); None = every feed
         # the store has heard of. A feed renamed or removed from the settings keeps its old
@@ -137,13 +137,17 @@ class Queries:
         last RECENT_DAYS local days (`metrics.tickets.can_count_since`): the wall's today,
         its 30-day trend and its open tickets, computed on a few per cent of a year's
         tickets with the same result. Cut once per frame and local day."""
-        df = self.all_tickets()
         day = now.astimezone(ZoneInfo(self.tz)).date()
         with self._lock:
-            if self._recent is None or self._recent[0] is not df or self._recent[1] != day:
+            df = self.all_tickets()
+            # keyed by the frame's version and the area tree's (a new tree re-places the
+            # frame's grids in place), not by the frame: holding the old frame would keep it
+            # alive beside its successor until the wall next asks
+            key = (self._seq, self._tree_version, day)
+            if self._recent is None or self._recent[0] != key:
                 since = pd.Timestamp(day, tz=self.tz) - pd.Timedelta(days=RECENT_DAYS)
-                self._recent = (df, day, df[tk.can_count_since(df, since)].reset_index(drop=True))
-            recent = self._recent[2]
+                self._recent = (key, df[tk.can_count_since(df, since)].reset_index(drop=True))
+            recent = self._recent[1]
         return self._scoped(recent, viewer)
 
     def tickets(self, viewer: Viewer, area: str | None = None) -> pd.DataFrame:
