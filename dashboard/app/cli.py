@@ -80,8 +80,9 @@ def _until_interrupted(message: str, stop) -> int:
 
 def _poll(args) -> int:
     from dashboard.app.runtime import Runtime
-    from dashboard.app.server import settings_or_exit, setup_logging
+    from dashboard.app.server import limit_malloc_arenas, settings_or_exit, setup_logging
 
+    limit_malloc_arenas()
     setup_logging()
     rt = Runtime.start(settings_or_exit(args.config), poll=True)
     return _until_interrupted(f"cityops: poller {rt.poller.owner} running — Ctrl-C stops", rt.close)

@@ -32,6 +32,7 @@ from metrics.privacy import mask_frame
 
 LOAD_CHUNK = 20_000          # tickets parsed at a time when a worker loads them all
 RECENT_DAYS = 32             # the wall's horizon: its 30-day trend, and a day to spare
+TRIM_EVERY_S = 60.0          # a refresh gives freed memory back at most this often
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +46,7 @@ class Queries:
         self._tree_version = -1
         self._frame: pd.DataFrame | None = None
         self._seq = 0
+        self._trimmed = 0.0                    # monotonic time of the last malloc_trim
         self._recent: tuple | None = None      # ((frame version, tree version, local day), the cut)
         self._other: dict[str, tuple[int, pd.DataFrame | None]] = {}
         # The feeds this console is configured with (set by the runtime); None = every feed
@@ -105,8 +107,20 @@ class Queries:
                     new = self._prepare(records, tree)
                     keep = self._frame[~self._frame["ticket_id"].isin(new["ticket_id"])]
                     self._frame = concat_keeping_categories([keep, new]) if len(keep) else new
+                    del keep, new
+                    self._trim_now_and_then()
                 self._seq = seq
             return self._frame
+
+    def _trim_now_and_then(self) -> None:
+        """After a refresh the previous frame and its copies are freed, but glibc keeps the
+        pages (a frame is hundreds of MB): give them back at most once a minute, so a busy
+        feed does not pay a trim per poll."""
+        import time
+        now = time.monotonic()
+        if now - self._trimmed >= TRIM_EVERY_S:
+            self._trimmed = now
+            _give_back_freed_memory(collect=False)
 
     def _load_all(self, ds, tree: AreaTree | None) -> tuple[pd.DataFrame, int]:
         """Every ticket, a chunk at a time: the parsed records of one chunk at most are alive
@@ -338,14 +352,15 @@ def concat_keeping_categories(parts: list[pd.DataFrame]) -> pd.DataFrame:
     return pd.concat(parts, ignore_index=True)
 
 
-def _give_back_freed_memory() -> None:
-    """Return the memory freed after a full load to the system (glibc's malloc_trim; a
-    no-op elsewhere): the parsed records of the load are gone, their pages need not stay."""
+def _give_back_freed_memory(collect: bool = True) -> None:
+    """Return freed memory to the system (glibc's malloc_trim, every arena; a no-op
+    elsewhere): after a full load the parsed records are gone, their pages need not stay."""
     try:
         import ctypes
         import gc
 
-        gc.collect()
+        if collect:
+            gc.collect()
         ctypes.CDLL("libc.so.6").malloc_trim(0)
     except (OSError, AttributeError):
         pass
