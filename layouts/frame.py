@@ -16,10 +16,21 @@ def nav(lang: str, pathname: str, available: set[str]) -> list:
             for path, key in PAGES if path in available]
 
 
+def page_unavailable(lang: str, pathname: str) -> html.Div:
+    """The page slot while the store is away and the page asked for cannot be built."""
+    key = dict(PAGES).get(pathname)
+    name = t(key, lang) if key else pathname
+    return html.Div(className="panel page-unavailable", role="status", children=[
+        html.H2(t("store.page_unavailable", lang).format(page=name)),
+        html.P(t("store.page_unavailable.hint", lang)),
+    ])
+
+
 def frame(refresh_s: float, default_lang: str, city_name: str) -> html.Div:
     return html.Div(className="frame", children=[
         dcc.Location(id=ids.URL, refresh=False),
         dcc.Store(id=ids.LANG, storage_type="local", data=default_lang),
+        dcc.Store(id=ids.PAGE_PENDING, data=None),
         dcc.Interval(id=ids.TICK, interval=int(refresh_s * 1000)),
         html.Header(className="topbar", children=[
             html.Div(className="brand", children=[

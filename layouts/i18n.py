@@ -105,6 +105,8 @@ TEXT: dict[str, tuple[str, str]] = {
     "health.store": ("数据存储", "Data store"),
     "store.unreachable": ("数据存储不可达 · 自 {since} 起", "data store unreachable since {since}"),
     "store.unreachable.age": ("画面数据龄 {age},恢复后自动刷新", "data on screen {age} old; refreshes by itself when it is back"),
+    "store.page_unavailable": ("「{page}」暂时无法打开：数据存储不可达", "{page} cannot open now: the data store is unreachable"),
+    "store.page_unavailable.hint": ("存储恢复后本页自动打开，无需刷新", "it opens by itself when the store is back; no need to reload"),
     "store.kind.embedded": ("内置 Redis", "embedded Redis"),
     "store.kind.external": ("外部 Redis", "external Redis"),
     "store.mode.aof": ("持久化:追加日志(AOF)+快照,每秒落盘", "persistence: append-only file + snapshots, fsync every second"),

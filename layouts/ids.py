@@ -11,6 +11,7 @@ NAV = "nav"
 TITLE = "title"               # the console's name in the header (words follow the language)
 CITY_TZ = "city-tz"           # dcc.Store: the city's time zone, for the header clock
 STORE_BANNER = "store-banner"   # degraded mode: the data store is unreachable
+PAGE_PENDING = "page-pending"   # the path of a page that could not open while the store was away
 
 # the wall
 WALL_FEEDS = "wall-feeds"

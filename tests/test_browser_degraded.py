@@ -68,6 +68,11 @@ def _wait(cond, timeout_s: float, step: float = 0.2):
     return cond()
 
 
+def unavailable_text(dash_duo) -> str:
+    found = dash_duo.driver.find_elements("css selector", ".page-unavailable h2")
+    return found[0].text if found else ""
+
+
 def banner(dash_duo) -> tuple[bool, str]:
     el = dash_duo.find_element("#store-banner")
     return el.is_displayed(), el.text
@@ -110,11 +115,20 @@ def test_brd001_wall_keeps_its_numbers_under_a_banner_and_recovers(dash_duo, run
         dash_duo.driver.save_screenshot(str(tmp_path / "degraded.png"))
         dash_duo.driver.execute_script("document.querySelector('.lang-button').click()")
         assert _wait(lambda: "data store unreachable since " in banner(dash_duo)[1], REFRESH_S * 3 + 5)
+        # another page asked for while the store is away says it cannot open (not the
+        # previous page left up under the new URL) ...
+        dash_duo.driver.execute_script("document.querySelector('a.nav-link[href=\"/overdue\"]').click()")
+        assert _wait(lambda: unavailable_text(dash_duo).startswith("Overdue"), 10), unavailable_text(dash_duo)
+        assert "cannot open now: the data store is unreachable" in unavailable_text(dash_duo)
+        assert not dash_duo.driver.find_elements("css selector", ".wall-map"), "the wall is still up under /overdue"
 
         server.start()                                         # back, with its AOF
         t_back = time.monotonic()
         assert _wait(lambda: not banner(dash_duo)[0], REFRESH_S * 2 + 5)
         recovered_after = time.monotonic() - t_back
+        # ... and opens by itself once the banner clears
+        assert _wait(lambda: dash_duo.driver.find_elements("css selector", "#od-root"), REFRESH_S * 2 + 5)
+        assert unavailable_text(dash_duo) == ""
     held_after = {k for k in rt.store.r.hkeys(rt.store.tickets.k_rec)}
     assert held_before <= held_after                           # 0 records lost
     messages = [r.getMessage() for r in caplog.records]

@@ -4,7 +4,9 @@ Applied once, where the app is built (`dashboard/app/factory.py`), not in each c
 - `guard_callbacks(app, watch)` wraps every server-side callback as it is registered: a
   store error (`STORE_ERRORS`) becomes `PreventUpdate` — the browser gets "no update" (HTTP
   204), the page keeps what it last showed — and is recorded by the watch (one log line
-  when the outage starts, one when it ends; no traceback per request);
+  when the outage starts, one when it ends; no traceback per request). The router is the
+  exception: a page asked for while the store is away says it cannot open, and opens by
+  itself when the banner clears (`callbacks/frame.py`);
 - `register_store_errors(server, rt)` answers any other route that meets a store error with
   HTTP 503: `/api/…` as the API's JSON error `{"error": {"code": "store_unavailable", …}}`,
   with `Retry-After`;
@@ -26,13 +28,19 @@ RETRY_AFTER_S = 5
 
 
 def guarded(fn, watch: StoreWatch):
-    """`fn`, with a store error turned into "no update" and recorded by `watch`."""
+    """`fn`, with a store error recorded by `watch` and turned into "no update" — or into
+    what `fn.on_store_error(*args)` returns, for a callback that has something better to
+    show than what it showed before (the router: a page that cannot open says so)."""
+    fallback = getattr(fn, "on_store_error", None)
+
     @functools.wraps(fn)
     def call(*args, **kwargs):
         try:
             return fn(*args, **kwargs)
         except STORE_ERRORS as exc:
             watch.failed(exc)
+            if fallback is not None:
+                return fallback(*args, **kwargs)
             raise PreventUpdate from None
     return call
 
