@@ -149,3 +149,74 @@ def test_qf003_the_wall_on_its_recent_cut_equals_the_wall_on_every_ticket(seed, 
     # a scoped viewer: the same cut, then the viewer's scope
     street = Viewer(areas=("S1",))
     assert same_numbers(q.wall_numbers(street, now), whole.wall_numbers(street, now))
+
+@pytest.mark.parametrize("seed", [4, 5])
+def test_qf004_the_walls_cut_is_kept_apart_and_refreshed_by_changes(seed, embedded_store, monkeypatch):
+    """A process serving only the wall never loads every ticket: its cut is streamed from
+    the store once per local day and refreshed from the change log. Through changes that
+    move tickets into the cut (an old ticket reopened), keep them (closures today, a grid
+    moved, a withdrawal) and add new ones, across a local midnight and a redrawn area
+    tree, every number equals the same function on every ticket."""
+    import random
+
+    from dashboard.queries.access import Viewer
+    from tests.test_aggregates import GRIDS, ROWS
+
+    monkeypatch.setattr(dq, "LOAD_CHUNK", 97)            # many chunks, most with no row in the cut
+    rnd = random.Random(seed)
+    embedded_store.put_areas({"rows": ROWS})
+    recs = [dict(r, grid_code=rnd.choice(GRIDS)) for r in random_history(rnd, 1200)]
+    embedded_store.tickets.upsert(recs)
+    q = Queries(embedded_store, load_settings(None, env={}))
+    whole = Queries(embedded_store, load_settings(None, env={}))
+    whole.recent_tickets = lambda viewer, now: whole.tickets(viewer)          # the reference: every ticket
+    v, street = Viewer(), Viewer(areas=("S1",))
+
+    def same(now):
+        for viewer in (v, street):
+            assert same_numbers(q.wall_numbers(viewer, now), whole.wall_numbers(viewer, now)), now
+            assert q.trend(viewer, now) == whole.trend(viewer, now), now
+            assert q.open_by_area(viewer, now, "street") == whole.open_by_area(viewer, now, "street"), now
+
+    now = T0 + timedelta(hours=1)
+    same(now)
+    assert q._frame is None, "the wall loaded every ticket"
+    assert 0 < len(q._recent["rows"]) < len(recs) / 2
+
+    latest = {r["ticket_id"]: r for r in recs}
+    old_closed = [r for r in recs if r.get("closed_at") and r["closed_at"] < iso_(T0 - timedelta(days=60))]
+    assert old_closed
+    for step in range(4):
+        now += timedelta(hours=rnd.uniform(2, 9))            # crosses a local midnight (Asia/Shanghai)
+        stamp = iso_(now)
+        changes = []
+        for r in rnd.sample(old_closed, 3):                   # reopened: back into the cut
+            changes.append(dict(latest[r["ticket_id"]], status="processing", closed_at=None, updated_at=stamp))
+        open_ = [r for r in latest.values() if r.get("status") not in ("closed", "cancelled")]
+        for r in rnd.sample(open_, 5):                        # closed now
+            changes.append(dict(r, status="closed", closed_at=stamp, updated_at=stamp,
+                                dispatched_at=r["created_at"], rating="satisfied", resolved="yes"))
+        for r in rnd.sample(list(latest.values()), 3):        # moved to another grid
+            changes.append(dict(r, grid_code=rnd.choice(GRIDS), updated_at=stamp))
+        r = rnd.choice(list(latest.values()))                 # withdrawn upstream
+        changes.append(dict(r, withdrawn_at=stamp, updated_at=stamp))
+        changes += [record(5000 + step * 10 + i, created_at=stamp, updated_at=stamp, grid_code=rnd.choice(GRIDS))
+                    for i in range(4)]
+        changes = list({c["ticket_id"]: c for c in changes}.values())
+        embedded_store.tickets.upsert(changes)
+        latest.update({c["ticket_id"]: c for c in changes})
+        same(now)
+        if step == 1:                                         # a redrawn tree: S0's first community moves to S1
+            rows = [dict(r, parent_code="S1") if r["code"] == "S0K0" else r for r in ROWS]
+            embedded_store.put_areas({"rows": rows})
+            same(now)
+    assert q._frame is None, "the wall loaded every ticket"
+    # the cut holds what a fresh cut of every ticket holds
+    fresh = Queries(embedded_store, load_settings(None, env={}))
+    # (`withdrawn` is None or False where a part had no withdrawal: both read as not withdrawn)
+    flag = lambda df: df.assign(withdrawn=df["withdrawn"].to_numpy(dtype=bool, na_value=False))  # noqa: E731
+    same_frames(flag(q.recent_tickets(v, now)), flag(fresh.recent_tickets(v, now)))
+
+
+def iso_(t: datetime) -> str:
+    return t.isoformat().replace("+00:00", "Z")

@@ -12,6 +12,7 @@ import logging
 import signal
 import threading
 from dataclasses import replace
+from datetime import datetime, timezone
 
 from dashboard.queries import Queries
 from dashboard.store.redis_server import EmbeddedRedis, connect, persistence
@@ -113,12 +114,13 @@ class Runtime:
         return status
 
     def keep_warm(self, every_s: float = 2.0) -> None:
-        """Refresh this process's ticket frame in the background, so a page callback never
-        waits for the first load or a large delta (each refresh is one GET when idle)."""
+        """Refresh what this process holds of the tickets in the background (the wall's cut;
+        the whole frame once a page has loaded it), so a page callback never waits for a
+        large delta (each refresh is one GET when idle)."""
         def loop():
             while not self._stop.wait(every_s):
                 try:
-                    self.queries.all_tickets()
+                    self.queries.warm(datetime.now(timezone.utc))
                     self.watch.ok()
                 except STORE_ERRORS as exc:   # the store is away: logged once by the watch
                     self.watch.failed(exc)

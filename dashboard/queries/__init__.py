@@ -47,7 +47,7 @@ class Queries:
         self._frame: pd.DataFrame | None = None
         self._seq = 0
         self._trimmed = 0.0                    # monotonic time of the last malloc_trim
-        self._recent: tuple | None = None      # ((frame version, tree version, local day), the cut)
+        self._recent: dict | None = None       # the wall's cut: {"day", "seq" (its version), "rows"}
         self._other: dict[str, tuple[int, pd.DataFrame | None]] = {}
         # The feeds this console is configured with (set by the runtime); None = every feed
         # the store has heard of. A feed renamed or removed from the settings keeps its old
@@ -76,8 +76,9 @@ class Queries:
                 except AreaTreeError as exc:  # the poller validates before storing: defensive
                     log.error("stored area tree is invalid: %s", exc.errors[:3])
                 self._tree_version = v
-                if self._frame is not None and not self._frame.empty:
-                    self._frame["grid"] = effective_grid(self._frame, self._tree)
+                for df in (self._frame, self._recent and self._recent["rows"]):
+                    if df is not None and not df.empty:
+                        df["grid"] = effective_grid(df, self._tree)
             return self._tree
 
     def map_bounds(self) -> list[list[float]]:
@@ -146,23 +147,59 @@ class Queries:
         # every parsed string of every record would stay alive (about 1 kB per ticket)
         return df.copy()
 
+    def warm(self, now: datetime) -> None:
+        """Refresh what this process holds: the wall's cut always (the wall is always on),
+        the whole frame only once a page has needed it (a process serving the wall alone
+        never loads every ticket)."""
+        with self._lock:
+            self._recent_cut(now.astimezone(ZoneInfo(self.tz)).date())
+            if self._frame is not None:
+                self.all_tickets()
+
     def recent_tickets(self, viewer: Viewer, now: datetime) -> pd.DataFrame:
         """`tickets(viewer)` cut to those that can count in a window starting within the
         last RECENT_DAYS local days (`metrics.tickets.can_count_since`): the wall's today,
         its 30-day trend and its open tickets, computed on a few per cent of a year's
-        tickets with the same result. Cut once per frame and local day."""
+        tickets with the same result.
+
+        The cut is kept on its own, beside (not from) the whole frame: made once per local
+        day (from the whole frame when this process holds it, else by streaming the store a
+        chunk at a time and keeping only the rows that can count), then refreshed from the
+        change log like the frame. For a fixed day a ticket enters or leaves the cut only
+        by a change of its record (a closed ticket stays in it; an old one comes back when
+        reopened), so the refresh is exact, and it costs the changes, not the frame: a
+        process that only serves the wall never holds every ticket."""
         day = now.astimezone(ZoneInfo(self.tz)).date()
         with self._lock:
-            df = self.all_tickets()
-            # keyed by the frame's version and the area tree's (a new tree re-places the
-            # frame's grids in place), not by the frame: holding the old frame would keep it
-            # alive beside its successor until the wall next asks
-            key = (self._seq, self._tree_version, day)
-            if self._recent is None or self._recent[0] != key:
-                since = pd.Timestamp(day, tz=self.tz) - pd.Timedelta(days=RECENT_DAYS)
-                self._recent = (key, df[tk.can_count_since(df, since)].reset_index(drop=True))
-            recent = self._recent[1]
+            recent = self._recent_cut(day)
         return self._scoped(recent, viewer)
+
+    def _recent_cut(self, day) -> pd.DataFrame:
+        tree = self.tree()
+        ds = self.store.tickets
+        since = pd.Timestamp(day, tz=self.tz) - pd.Timedelta(days=RECENT_DAYS)
+        cut = self._recent
+        if cut is None or cut["day"] != day:
+            self._recent = None                  # the previous day's cut is not kept alive meanwhile
+            if self._frame is not None:
+                whole = self.all_tickets()
+                seq, rows = self._seq, whole[tk.can_count_since(whole, since)].reset_index(drop=True)
+            else:
+                seq = ds.version()               # read first: a change during the scan is refreshed after
+                rows = _joined([p[tk.can_count_since(p, since)] for p in
+                                (self._prepare(chunk, tree) for chunk in ds.iter_stamped(chunk=LOAD_CHUNK))],
+                               empty=lambda: self._prepare([], tree))
+                _give_back_freed_memory()
+            cut = self._recent = {"day": day, "seq": seq, "rows": rows}
+        elif ds.version() != cut["seq"]:
+            seq, records = ds.changes_since(cut["seq"])
+            if records:
+                new = self._prepare(records, tree)
+                old = cut["rows"]
+                keep = old[~old["ticket_id"].isin(new["ticket_id"])]
+                cut["rows"] = _joined([keep, new[tk.can_count_since(new, since)]], empty=lambda: keep)
+            cut["seq"] = seq
+        return cut["rows"]
 
     def tickets(self, viewer: Viewer, area: str | None = None) -> pd.DataFrame:
         """The tickets this viewer may see, within `area` (a node code) when given."""
@@ -247,7 +284,7 @@ class Queries:
             df = self.recent_tickets(viewer, now)
             out = tk.kpis(df, now, start, end, self.settings.tickets)
             # any ticket at all (the wall says "no data" otherwise)
-            out["total"] = int(len(df)) or int(len(self.tickets(viewer)))
+            out["total"] = int(len(df)) or self.store.tickets.count()
             return out
         return self.memo("wall", viewer, (bucket, str(start)), compute)
 
@@ -328,6 +365,14 @@ class Queries:
 
     def rejects(self, feed: str, limit: int = 50) -> list[dict]:
         return self.store.rejects(feed, limit)
+
+
+def _joined(parts: list[pd.DataFrame], empty) -> pd.DataFrame:
+    """The non-empty `parts` as one frame with a fresh index (`empty()` when all are empty)."""
+    parts = [p for p in parts if len(p)]
+    if not parts:
+        return empty().reset_index(drop=True)
+    return concat_keeping_categories(parts) if len(parts) > 1 else parts[0].reset_index(drop=True)
 
 
 def concat_keeping_categories(parts: list[pd.DataFrame]) -> pd.DataFrame:
