@@ -162,10 +162,11 @@ class Queries:
         its 30-day trend and its open tickets, computed on a few per cent of a year's
         tickets with the same result.
 
-        The cut is kept on its own, beside (not from) the whole frame: made once per local
-        day (from the whole frame when this process holds it, else by streaming the store a
-        chunk at a time and keeping only the rows that can count), then refreshed from the
-        change log like the frame. For a fixed day a ticket enters or leaves the cut only
+        The cut is kept on its own, beside (not from) the whole frame: made once (from the
+        whole frame when this process holds it, else by streaming the store a chunk at a
+        time and keeping only the rows that can count), then refreshed from the change log
+        like the frame, and narrowed at each local midnight (a later day's cut lies inside
+        an earlier one's). For a fixed day a ticket enters or leaves the cut only
         by a change of its record (a closed ticket stays in it; an old one comes back when
         reopened), so the refresh is exact, and it costs the changes, not the frame: a
         process that only serves the wall never holds every ticket."""
@@ -179,6 +180,12 @@ class Queries:
         ds = self.store.tickets
         since = pd.Timestamp(day, tz=self.tz) - pd.Timedelta(days=RECENT_DAYS)
         cut = self._recent
+        if cut is not None and cut["day"] < day:
+            # a later day's cut lies inside an earlier one's (can_count_since is monotone in
+            # `since`): refresh the old cut, then narrow it; no second pass over the store
+            rows = self._refreshed(cut, tree, since)
+            cut = self._recent = {"day": day, "seq": cut["seq"],
+                                  "rows": rows[tk.can_count_since(rows, since)].reset_index(drop=True)}
         if cut is None or cut["day"] != day:
             self._recent = None                  # the previous day's cut is not kept alive meanwhile
             if self._frame is not None:
@@ -191,15 +198,23 @@ class Queries:
                                empty=lambda: self._prepare([], tree))
                 _give_back_freed_memory()
             cut = self._recent = {"day": day, "seq": seq, "rows": rows}
-        elif ds.version() != cut["seq"]:
-            seq, records = ds.changes_since(cut["seq"])
-            if records:
-                new = self._prepare(records, tree)
-                old = cut["rows"]
-                keep = old[~old["ticket_id"].isin(new["ticket_id"])]
-                cut["rows"] = _joined([keep, new[tk.can_count_since(new, since)]], empty=lambda: keep)
-            cut["seq"] = seq
+        else:
+            cut["rows"] = self._refreshed(cut, tree, since)
         return cut["rows"]
+
+    def _refreshed(self, cut: dict, tree: AreaTree | None, since) -> pd.DataFrame:
+        """The cut's rows brought up to the store's version (its "seq" moved along)."""
+        ds = self.store.tickets
+        if ds.version() == cut["seq"]:
+            return cut["rows"]
+        seq, records = ds.changes_since(cut["seq"])
+        rows = cut["rows"]
+        if records:
+            new = self._prepare(records, tree)
+            keep = rows[~rows["ticket_id"].isin(new["ticket_id"])]
+            rows = _joined([keep, new[tk.can_count_since(new, since)]], empty=lambda: keep)
+        cut["seq"] = seq
+        return rows
 
     def tickets(self, viewer: Viewer, area: str | None = None) -> pd.DataFrame:
         """The tickets this viewer may see, within `area` (a node code) when given."""
