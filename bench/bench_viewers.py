@@ -1,0 +1,185 @@
+"""Benchmark of many viewers on the wall (issue "scale"): the documented production command
+(`gunicorn app:server -k gthread -w N --threads 8`) on a real Redis holding `--rows`
+tickets, `--viewers` HTTP clients replaying the wall's own callback requests (recorded from
+a headless Chromium) every refresh, while a writer changes `--change` tickets every
+`--every` seconds as a poller would (so the view cache and the workers' cuts keep moving).
+Not a test: run it by hand, put the figures in the README (one run).
+
+    python bench/bench_viewers.py [--rows 1000000] [--workers 4] [--viewers 50] [--seconds 120]
+
+The tickets are bench_tickets.synthetic_tickets over a year (96 % closed), moved so that
+the last of them is now (the wall shows today). Prints the time until the wall first
+answers (each worker makes its cut of the store on its first request), then, after
+`--warmup-s`, the viewers' requests, errors and latency p50/p95, each worker's RSS and
+Redis's memory. Nothing is left running.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pandas as pd
+import psutil
+import requests
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from bench_scale import canonical_records, free_port, start_redis  # noqa: E402
+from bench_tickets import NOW, load_areas, synthetic_tickets  # noqa: E402
+from bench_wall import change  # noqa: E402
+from soak import PROBE_JS, RECORDER_JS, Viewers, browser, pct  # noqa: E402
+from dashboard.store import Store  # noqa: E402
+
+NS = "benchv"
+CHUNK = 1_000_000
+
+
+def workers_of(master: psutil.Process) -> list[psutil.Process]:
+    return [p for p in master.children() if "gunicorn" in " ".join(p.cmdline())]
+
+
+def load(store: Store, rows: int, grids: list[str]) -> list[dict]:
+    """`rows` synthetic tickets moved to end now; returns some open ones (for the writer)."""
+    shift = pd.Timestamp.now(tz="UTC") - NOW
+    sample: list[dict] = []
+    for k, at in enumerate(range(0, rows, CHUNK)):
+        df = synthetic_tickets(min(CHUNK, rows - at), grids, seed=k + 1, days=365, closed_share=0.96)
+        df["ticket_id"] = f"T{k}-" + df["ticket_id"].str[1:]
+        for c in df.columns:
+            if isinstance(df[c].dtype, pd.DatetimeTZDtype):
+                df[c] = df[c] + shift
+        raw = canonical_records(df)
+        del df
+        for i in range(0, len(raw), 20_000):
+            store.tickets.upsert(raw[i:i + 20_000])
+        if not sample:
+            sample = [x for x in raw if x.get("status") not in ("closed", "cancelled")][:20_000]
+        del raw
+    return sample
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--rows", type=int, default=1_000_000)
+    ap.add_argument("--workers", type=int, default=4)
+    ap.add_argument("--viewers", type=int, default=50)
+    ap.add_argument("--seconds", type=float, default=120)
+    ap.add_argument("--warmup-s", type=float, default=30)
+    ap.add_argument("--refresh-s", type=float, default=5)
+    ap.add_argument("--change", type=int, default=50)
+    ap.add_argument("--every", type=float, default=5)
+    args = ap.parse_args()
+
+    areas = load_areas()
+    grids = areas.loc[areas["level"] == "grid", "code"].tolist()
+    workdir = tempfile.mkdtemp(prefix="bench-viewers-")
+    proc, r = start_redis(workdir)
+    web = driver = None
+    stop = threading.Event()
+    try:
+        store = Store(r, NS)
+        store.put_areas({"rows": areas.fillna("").to_dict("records")})
+        t = time.perf_counter()
+        sample = load(store, args.rows, grids)
+        print(f"{args.rows:,} tickets stored in {time.perf_counter() - t:.0f} s; load average "
+              f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores", flush=True)
+
+        port = free_port()
+        cfg = Path(workdir) / "console.toml"
+        cfg.write_text(f'[store]\nredis_url = "redis://127.0.0.1:{r.connection_pool.connection_kwargs["port"]}/0"\n'
+                       f'namespace = "{NS}"\ndata_dir = "{workdir}/var"\n'
+                       f'[server]\nrefresh_s = {args.refresh_s}\n')
+        env = dict(os.environ, CITYOPS_CONFIG=str(cfg), PYTHONPATH=str(ROOT))
+        env.pop("REDIS_URL", None)
+        web = subprocess.Popen([sys.executable, "-m", "gunicorn", "app:server", "-k", "gthread", "-w",
+                                str(args.workers), "--threads", "8", "-b", f"127.0.0.1:{port}", "--timeout", "900"],
+                               env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        base = f"http://127.0.0.1:{port}"
+        master = psutil.Process(web.pid)
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                if requests.get(base + "/healthz", timeout=5).status_code < 500:
+                    break
+            except requests.RequestException:
+                pass
+            if time.monotonic() > deadline:
+                raise SystemExit("gunicorn did not come up")
+            time.sleep(0.5)
+        time.sleep(2)
+        before = {p.pid: p.memory_info().rss for p in workers_of(master)}
+
+        t = time.perf_counter()
+        driver = browser(base + "/", Path(workdir) / "profile")
+        while True:
+            got = driver.execute_script(PROBE_JS)
+            if got["received"] not in (None, "—", ""):
+                break
+            if time.perf_counter() - t > 1800:
+                raise SystemExit("the wall did not show its numbers")
+            time.sleep(1)
+        first_s = time.perf_counter() - t
+        driver.execute_script(RECORDER_JS)
+        time.sleep(args.refresh_s * 2.5)
+        latest = {json.loads(b).get("output", ""): b for b in driver.execute_script("return window.__cbBodies")}
+        bodies = list(latest.values())
+        driver.quit()
+        driver = None
+        print(f"the wall first showed its numbers after {first_s:.1f} s (today's received: {got['received']}); "
+              f"{len(bodies)} callbacks recorded", flush=True)
+
+        def writer():
+            k = 0
+            while not stop.wait(args.every):
+                change(store, sample, k % (len(sample) * 2 // max(args.change, 1)), args.change,
+                       datetime.now(timezone.utc))
+                k += 1
+        threading.Thread(target=writer, daemon=True).start()
+        viewers = Viewers(base, bodies, args.viewers, args.refresh_s)
+        viewers.start()
+        time.sleep(args.warmup_s)
+        warm = viewers.take()
+        time.sleep(args.seconds)
+        samples = viewers.take()
+        viewers.stop.set()
+        stop.set()
+        lat = [s[1] * 1000 for s in samples if s[2] == "ok"]
+        bad = [s[2] for s in samples if s[2] != "ok"]
+        after = {p.pid: p.memory_info().rss for p in workers_of(master)}
+        mem = r.info("memory")
+        print(f"warm-up ({args.warmup_s:.0f} s, every worker making its cut): {len(warm):,} requests, "
+              f"p95 {pct([s[1] * 1000 for s in warm if s[2] == 'ok'], 0.95) or 0:,.0f} ms")
+        print(f"{args.viewers} viewers for {args.seconds:.0f} s, {args.change} tickets changed every {args.every:.0f} s: "
+              f"{len(samples):,} requests ({len(samples) / args.seconds:,.0f}/s), {len(bad)} not 2xx "
+              f"{sorted(set(bad))[:5]}; latency p50 {pct(lat, 0.5) or 0:,.0f} ms, p95 {pct(lat, 0.95) or 0:,.0f} ms")
+        print("RSS per worker: " + ", ".join(f"{before.get(p, 0) / 2**20:,.0f} → {v / 2**20:,.0f} MB"
+                                             for p, v in after.items())
+              + f" (total {sum(after.values()) / 2**30:.2f} GB); Redis used {mem['used_memory'] / 2**20:,.0f} MB; "
+              f"load average {os.getloadavg()[0]:.1f}")
+    finally:
+        stop.set()
+        if driver is not None:
+            driver.quit()
+        if web is not None:
+            web.terminate()
+            try:
+                web.wait(30)
+            except subprocess.TimeoutExpired:
+                web.kill()
+        proc.terminate()
+        proc.wait(30)
+
+
+if __name__ == "__main__":
+    main()
