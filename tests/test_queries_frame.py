@@ -138,6 +138,7 @@ def test_qf003_the_wall_on_its_recent_cut_equals_the_wall_on_every_ticket(seed, 
     q = Queries(embedded_store, load_settings(None, env={}))
     whole = Queries(embedded_store, load_settings(None, env={}))
     whole.recent_tickets = lambda viewer, now: whole.tickets(viewer)          # the reference: every ticket
+    whole.today_tickets = whole.recent_tickets
     v = Viewer()
     assert len(q.recent_tickets(v, T0)) < len(q.tickets(v)) / 2
     for _ in range(6):
@@ -170,6 +171,7 @@ def test_qf004_the_walls_cut_is_kept_apart_and_refreshed_by_changes(seed, embedd
     q = Queries(embedded_store, load_settings(None, env={}))
     whole = Queries(embedded_store, load_settings(None, env={}))
     whole.recent_tickets = lambda viewer, now: whole.tickets(viewer)          # the reference: every ticket
+    whole.today_tickets = whole.recent_tickets
     v, street = Viewer(), Viewer(areas=("S1",))
 
     def same(now):

@@ -48,6 +48,7 @@ class Queries:
         self._seq = 0
         self._trimmed = 0.0                    # monotonic time of the last malloc_trim
         self._recent: dict | None = None       # the wall's cut: {"day", "seq" (its version), "rows"}
+        self._today: tuple | None = None       # ((cut version, tree version, day), today's part of it)
         self._other: dict[str, tuple[int, pd.DataFrame | None]] = {}
         # The feeds this console is configured with (set by the runtime); None = every feed
         # the store has heard of. A feed renamed or removed from the settings keeps its old
@@ -175,6 +176,22 @@ class Queries:
             recent = self._recent_cut(day)
         return self._scoped(recent, viewer)
 
+    def today_tickets(self, viewer: Viewer, now: datetime) -> pd.DataFrame:
+        """`recent_tickets` narrowed to those that can count in a window starting today
+        (today's, and every open one): what the wall's numbers and its open tickets per area
+        read on every tick (its trend reads the recent cut, once a minute). Derived from the
+        recent cut once per change and local day."""
+        day = now.astimezone(ZoneInfo(self.tz)).date()
+        with self._lock:
+            recent = self._recent_cut(day)
+            key = (self._recent["seq"], self._tree_version, day)
+            if self._today is None or self._today[0] != key:
+                self._today = None
+                since = pd.Timestamp(day, tz=self.tz)
+                self._today = (key, recent[tk.can_count_since(recent, since)].reset_index(drop=True))
+            rows = self._today[1]
+        return self._scoped(rows, viewer)
+
     def _recent_cut(self, day) -> pd.DataFrame:
         tree = self.tree()
         ds = self.store.tickets
@@ -296,7 +313,7 @@ class Queries:
         bucket = int(now.timestamp() // 5)
 
         def compute():
-            df = self.recent_tickets(viewer, now)
+            df = self.today_tickets(viewer, now)
             out = tk.kpis(df, now, start, end, self.settings.tickets)
             # any ticket at all (the wall says "no data" otherwise)
             out["total"] = int(len(df)) or self.store.tickets.count()
@@ -322,7 +339,7 @@ class Queries:
             return {}
 
         def compute():
-            df = self.recent_tickets(viewer, now)
+            df = self.today_tickets(viewer, now)
             is_open = tk.open_mask(df, now)
             overdue = is_open & (df["deadline_at"] < now)
             keys = tree.ancestor_at(df["grid"], level)
