@@ -159,9 +159,9 @@ class Queries:
 
     def recent_tickets(self, viewer: Viewer, now: datetime) -> pd.DataFrame:
         """`tickets(viewer)` cut to those that can count in a window starting within the
-        last RECENT_DAYS local days (`metrics.tickets.can_count_since`): the wall's today,
-        its 30-day trend and its open tickets, computed on a few per cent of a year's
-        tickets with the same result.
+        last RECENT_DAYS local days (`metrics.tickets.can_count_since`): the wall's 30-day
+        trend (and, narrowed again by `today_tickets`, its today's numbers and open
+        tickets), computed on a few per cent of a year's tickets with the same result.
 
         The cut is kept on its own, beside (not from) the whole frame: made once (from the
         whole frame when this process holds it, else by streaming the store a chunk at a
