@@ -121,7 +121,14 @@ def main() -> None:
         before = {p.pid: p.memory_info().rss for p in workers_of(master)}
 
         t = time.perf_counter()
-        driver = browser(base + "/", Path(workdir) / "profile")
+        while driver is None:          # at 10 M the first page can take longer than Chromium waits
+            try:
+                driver = browser(base + "/", Path(workdir) / "profile")
+            except Exception as exc:  # noqa: BLE001 - a renderer timeout: try again
+                print(f"(the page did not load yet: {type(exc).__name__}; trying again)", flush=True)
+                subprocess.run(["pkill", "-f", "soak-marker"], check=False)
+                if time.perf_counter() - t > 3600:
+                    raise
         while True:
             got = driver.execute_script(PROBE_JS)
             if got["received"] not in (None, "—", ""):
