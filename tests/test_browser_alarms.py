@@ -95,5 +95,10 @@ def test_bal002_resolved_alarm_listed_and_its_own_page(dash_duo, alarm_runtime, 
     dash_duo.driver.save_screenshot(str(tmp_path / "alarm_page.png"))
     import shutil
     shutil.copy(tmp_path / "alarm_page.png", "/tmp/people_alarm_page.png")
-    dash_duo.find_element(".alarm-back").click()
+    deadline = time.monotonic() + 15
+    while "?alarm=" in dash_duo.driver.current_url and time.monotonic() < deadline:
+        try:   # the page redraws on each refresh: click the link as it is now
+            dash_duo.find_element(".alarm-back").click()
+        except Exception:  # noqa: BLE001 - a stale element: try the new one
+            time.sleep(0.2)
     dash_duo.wait_for_element(".alarm-main-view:not(.hidden) .alarm-grid", timeout=15)
