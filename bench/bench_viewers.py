@@ -29,15 +29,15 @@ from pathlib import Path
 
 import pandas as pd
 import psutil
-import requests
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from bench_scale import canonical_records, free_port, start_redis  # noqa: E402
+from bench_scale import canonical_records, start_redis  # noqa: E402
 from bench_tickets import NOW, load_areas, synthetic_tickets  # noqa: E402
 from bench_wall import change  # noqa: E402
+from bench_workers import start_gunicorn, workers_of  # noqa: E402
 from soak import PROBE_JS, RECORDER_JS, Viewers, pct  # noqa: E402
 from dashboard.store import Store  # noqa: E402
 
@@ -60,10 +60,6 @@ def open_wall(url: str, profile: Path):
     d.set_page_load_timeout(600)
     d.get(url)
     return d
-
-
-def workers_of(master: psutil.Process) -> list[psutil.Process]:
-    return [p for p in master.children() if "gunicorn" in " ".join(p.cmdline())]
 
 
 def load(store: Store, rows: int, grids: list[str]) -> list[dict]:
@@ -112,28 +108,9 @@ def main() -> None:
         print(f"{args.rows:,} tickets stored in {time.perf_counter() - t:.0f} s; load average "
               f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores", flush=True)
 
-        port = free_port()
-        cfg = Path(workdir) / "console.toml"
-        cfg.write_text(f'[store]\nredis_url = "redis://127.0.0.1:{r.connection_pool.connection_kwargs["port"]}/0"\n'
-                       f'namespace = "{NS}"\ndata_dir = "{workdir}/var"\n'
-                       f'[server]\nrefresh_s = {args.refresh_s}\n')
-        env = dict(os.environ, CITYOPS_CONFIG=str(cfg), PYTHONPATH=str(ROOT))
-        env.pop("REDIS_URL", None)
-        web = subprocess.Popen([sys.executable, "-m", "gunicorn", "app:server", "-k", "gthread", "-w",
-                                str(args.workers), "--threads", "8", "-b", f"127.0.0.1:{port}", "--timeout", "900"],
-                               env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        base = f"http://127.0.0.1:{port}"
+        web, base = start_gunicorn(workdir, r.connection_pool.connection_kwargs["port"], NS, args.workers,
+                                   timeout_s=900, server_toml=f"refresh_s = {args.refresh_s}")
         master = psutil.Process(web.pid)
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                if requests.get(base + "/healthz", timeout=5).status_code < 500:
-                    break
-            except requests.RequestException:
-                pass
-            if time.monotonic() > deadline:
-                raise SystemExit("gunicorn did not come up")
-            time.sleep(0.5)
         time.sleep(2)
         before = {p.pid: p.memory_info().rss for p in workers_of(master)}
 

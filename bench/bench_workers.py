@@ -46,6 +46,34 @@ def workers_of(master: psutil.Process) -> list[psutil.Process]:
     return [p for p in master.children() if "gunicorn" in " ".join(p.cmdline())]
 
 
+def start_gunicorn(workdir: str, redis_port: int, namespace: str, workers: int, timeout_s: int = 600,
+                   server_toml: str = "") -> tuple[subprocess.Popen, str]:
+    """The documented production command (`gunicorn app:server -k gthread -w N --threads 8`)
+    on the store at `redis_port`/`namespace`, up (its /healthz answers): (process, base URL)."""
+    port = free_port()
+    cfg = Path(workdir) / "console.toml"
+    cfg.write_text(f'[store]\nredis_url = "redis://127.0.0.1:{redis_port}/0"\n'
+                   f'namespace = "{namespace}"\ndata_dir = "{workdir}/var"\n'
+                   + (f"[server]\n{server_toml}\n" if server_toml else ""))
+    env = dict(os.environ, CITYOPS_CONFIG=str(cfg), PYTHONPATH=str(ROOT))
+    env.pop("REDIS_URL", None)
+    web = subprocess.Popen([sys.executable, "-m", "gunicorn", "app:server", "-k", "gthread", "-w", str(workers),
+                            "--threads", "8", "-b", f"127.0.0.1:{port}", "--timeout", str(timeout_s)],
+                           env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 120
+    while True:
+        try:
+            if requests.get(base + "/healthz", timeout=5).status_code < 500:
+                return web, base
+        except requests.RequestException:
+            pass
+        if time.monotonic() > deadline:
+            web.terminate()
+            raise SystemExit("gunicorn did not come up")
+        time.sleep(0.5)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--rows", type=int, default=1_000_000)
@@ -76,27 +104,8 @@ def main() -> None:
               f"{mem['used_memory'] / 2**20:,.0f} MB, RSS {mem['used_memory_rss'] / 2**20:,.0f} MB; "
               f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
 
-        port = free_port()
-        cfg = Path(workdir) / "console.toml"
-        cfg.write_text(f'[store]\nredis_url = "redis://127.0.0.1:{r.connection_pool.connection_kwargs["port"]}/0"\n'
-                       f'namespace = "{NS}"\ndata_dir = "{workdir}/var"\n')
-        env = dict(os.environ, CITYOPS_CONFIG=str(cfg), PYTHONPATH=str(ROOT))
-        env.pop("REDIS_URL", None)
-        web = subprocess.Popen([sys.executable, "-m", "gunicorn", "app:server", "-k", "gthread", "-w",
-                                str(args.workers), "--threads", "8", "-b", f"127.0.0.1:{port}", "--timeout", "600"],
-                               env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        base = f"http://127.0.0.1:{port}"
+        web, base = start_gunicorn(workdir, r.connection_pool.connection_kwargs["port"], NS, args.workers, timeout_s=600)
         master = psutil.Process(web.pid)
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                if requests.get(base + "/healthz", timeout=5).status_code < 500:
-                    break
-            except requests.RequestException:
-                pass
-            if time.monotonic() > deadline:
-                raise SystemExit("gunicorn did not come up")
-            time.sleep(0.5)
         time.sleep(2)
         before = {p.pid: p.memory_info().rss for p in workers_of(master)}
         print(f"{len(before)} workers up, RSS before any ticket is read: "
