@@ -32,7 +32,7 @@ def refresh(states, departments, areas, key, lang, rt, viewer, now: datetime | N
         return no_update, no_update, no_update, no_update
     rows = ov.board_rows(q, viewer, minute, departments, areas, states or ())
     s = ov.summary(rows)
-    years = fallback_years(q.tickets(viewer), rt.settings.city.timezone)
+    years = fallback_years(q.window_tickets(viewer, minute, minute), rt.settings.city.timezone)
     notice = FALLBACK_NOTICE["en" if lang == "en" else "zh"].format(years=", ".join(map(str, years))) if years else ""
     return rows, t("overdue.summary", lang).format(**s), notice, new_key
 

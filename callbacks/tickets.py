@@ -141,7 +141,7 @@ def render(search, drawn: dict | None, lang, rt, viewer, now: datetime | None = 
     shown_end = (end - pd.Timedelta(1, "s")).tz_convert(tz)
     info = (f"{t('tickets.win.' + state.win, lang)} {start.tz_convert(tz):%Y-%m-%d %H:%M} – "
             f"{shown_end:%Y-%m-%d %H:%M:%S} · {t('tickets.as_of', lang)} {pd.Timestamp(now).tz_convert(tz):%H:%M:%S}")
-    years = fallback_years(q.tickets(viewer, area=node), tz)
+    years = fallback_years(q.window_tickets(viewer, now, start, area=node), tz)
     notice = FALLBACK_NOTICE["en" if lang == "en" else "zh"].format(years=", ".join(map(str, years))) if years else ""
     asof = {"now": now.isoformat(), "start": start.isoformat(), "end": end.isoformat(), "node": node,
             "search": search or ""}

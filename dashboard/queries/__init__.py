@@ -80,6 +80,8 @@ class Queries:
                 for df in (self._frame, self._recent and self._recent["rows"]):
                     if df is not None and not df.empty:
                         df["grid"] = effective_grid(df, self._tree)
+                if self._recent is not None:     # the markers moved with the tickets they stand for
+                    self._recent["pairs"] = _pairs(self._recent["rows"][_is_marker(self._recent["rows"])])
             return self._tree
 
     def map_bounds(self) -> list[list[float]]:
@@ -188,36 +190,71 @@ class Queries:
             if self._today is None or self._today[0] != key:
                 self._today = None
                 since = pd.Timestamp(day, tz=self.tz)
-                self._today = (key, recent[tk.can_count_since(recent, since)].reset_index(drop=True))
+                keep = tk.can_count_since(recent, since) & ~_is_marker(recent)
+                self._today = (key, recent[keep].reset_index(drop=True))
             rows = self._today[1]
         return self._scoped(rows, viewer)
+
+    def window_tickets(self, viewer: Viewer, now: datetime, start, area: str | None = None) -> pd.DataFrame:
+        """The tickets a view of a window starting at `start` (ending by `now`) reads, in the
+        viewer's scope (within `area` when given): the recent cut when the window starts
+        within its RECENT_DAYS local days (every preset the pages offer does), else every
+        ticket (a longer custom window makes this process load them all).
+
+        On the cut, every number of such a window is the one on every ticket
+        (`metrics.tickets.can_count_since`), and the groups a table lists are too: the cut
+        keeps a marker row (no times, no personal data: in no population) for each pair of
+        (grid, department) that only settled tickets have."""
+        day = now.astimezone(ZoneInfo(self.tz)).date()
+        if pd.Timestamp(start) >= self._since(day):
+            with self._lock:
+                rows = self._recent_cut(day)
+            return self._scoped(rows, viewer, area)
+        return self.tickets(viewer, area)
+
+    def _since(self, day) -> pd.Timestamp:
+        return pd.Timestamp(day, tz=self.tz) - pd.Timedelta(days=RECENT_DAYS)
 
     def _recent_cut(self, day) -> pd.DataFrame:
         tree = self.tree()
         ds = self.store.tickets
-        since = pd.Timestamp(day, tz=self.tz) - pd.Timedelta(days=RECENT_DAYS)
+        since = self._since(day)
         cut = self._recent
         if cut is not None and cut["day"] < day:
             # a later day's cut lies inside an earlier one's (can_count_since is monotone in
             # `since`): refresh the old cut, then narrow it; no second pass over the store
             rows = self._refreshed(cut, tree, since)
-            cut = self._recent = {"day": day, "seq": cut["seq"],
-                                  "rows": rows[tk.can_count_since(rows, since)].reset_index(drop=True)}
+            cut = self._recent = {"day": day, "seq": cut["seq"], "pairs": cut["pairs"],
+                                  "rows": self._counting(rows, since, cut["pairs"])}
         if cut is None or cut["day"] != day:
             self._recent = None                  # the previous day's cut is not kept alive meanwhile
+            pairs: set = set()
             if self._frame is not None:
                 whole = self.all_tickets()
-                seq, rows = self._seq, whole[tk.can_count_since(whole, since)].reset_index(drop=True)
+                seq, rows = self._seq, self._counting(whole, since, pairs)
             else:
                 seq = ds.version()               # read first: a change during the scan is refreshed after
-                rows = _joined([p[tk.can_count_since(p, since)] for p in
-                                (self._prepare(chunk, tree) for chunk in ds.iter_stamped(chunk=LOAD_CHUNK))],
+                rows = _joined([self._counting(self._prepare(chunk, tree), since, pairs)
+                                for chunk in ds.iter_stamped(chunk=LOAD_CHUNK)],
                                empty=lambda: self._prepare([], tree))
                 _give_back_freed_memory()
-            cut = self._recent = {"day": day, "seq": seq, "rows": rows}
+            cut = self._recent = {"day": day, "seq": seq, "rows": rows, "pairs": pairs}
         else:
             cut["rows"] = self._refreshed(cut, tree, since)
         return cut["rows"]
+
+    @staticmethod
+    def _counting(df: pd.DataFrame, since, pairs: set) -> pd.DataFrame:
+        """The rows of `df` that can count since `since`, plus a marker for each (grid,
+        department) pair of the others not in `pairs` yet (added to it)."""
+        can = tk.can_count_since(df, since)
+        if can.all():
+            return df.reset_index(drop=True)
+        settled = df[~can].drop_duplicates(["grid", "department"])
+        new = [pair not in pairs for pair in zip(*_pair_columns(settled))]
+        markers = _markers(settled[new])
+        pairs |= _pairs(markers)
+        return _joined([df[can], markers], empty=lambda: df.iloc[:0])
 
     def _refreshed(self, cut: dict, tree: AreaTree | None, since) -> pd.DataFrame:
         """The cut's rows brought up to the store's version (its "seq" moved along)."""
@@ -229,7 +266,7 @@ class Queries:
         if records:
             new = self._prepare(records, tree)
             keep = rows[~rows["ticket_id"].isin(new["ticket_id"])]
-            rows = _joined([keep, new[tk.can_count_since(new, since)]], empty=lambda: keep)
+            rows = _joined([keep, self._counting(new, since, cut["pairs"])], empty=lambda: keep)
         cut["seq"] = seq
         return rows
 
@@ -397,6 +434,42 @@ class Queries:
 
     def rejects(self, feed: str, limit: int = 50) -> list[dict]:
         return self.store.rejects(feed, limit)
+
+
+_MARKER_ID = ""                # a marker row's ticket id (no ticket has an empty id)
+_MARKER_BLANK = ("created_at", "updated_at", "dispatched_at", "first_response_at", "response_due_at",
+                 "closed_at", "deadline_at")
+
+
+def _pair_columns(df: pd.DataFrame) -> tuple[list, list]:
+    """(grid, department) of each row as plain values (None for missing)."""
+    return tuple(df[c].astype(object).where(df[c].notna(), None).tolist() for c in ("grid", "department"))
+
+
+def _pairs(df: pd.DataFrame) -> set:
+    return set(zip(*_pair_columns(df)))
+
+
+def _is_marker(df: pd.DataFrame):
+    return (df["ticket_id"] == _MARKER_ID).to_numpy()
+
+
+def _markers(rows: pd.DataFrame) -> pd.DataFrame:
+    """Rows standing for their (grid, department) only: no id, no times (so in no population,
+    whatever the window or `now`), no personal data. A table over the cut lists the groups
+    of settled tickets through them, as it would over every ticket."""
+    m = rows.copy()
+    m["ticket_id"] = _MARKER_ID
+    for c in _MARKER_BLANK:
+        if c in m:
+            m[c] = pd.Series(pd.NaT, index=m.index, dtype=m[c].dtype)
+    for c in ("caller_name", "caller_phone", "repeat_of"):
+        if c in m:
+            m[c] = None
+    for c in ("deadline_fallback", "deadline_from_sla"):
+        if c in m:
+            m[c] = False
+    return m
 
 
 def _joined(parts: list[pd.DataFrame], empty) -> pd.DataFrame:

@@ -208,8 +208,12 @@ def nearby_tickets(rt, viewer: Viewer, a, now: datetime, limit: int = 8) -> list
     30 minutes of the alarm's raise; those whose category names the alarm's network
     (燃气异味 for a gas alarm) first, then by distance."""
     q = rt.queries
-    df = q.tickets(viewer)
-    if df.empty or pd.isna(a.lat):
+    if pd.isna(a.lat):
+        return []
+    raised = pd.Timestamp(a.raised_at) if pd.notna(a.raised_at) else pd.Timestamp(now)
+    earliest = min(pd.Timestamp(now), raised) - NEARBY_WINDOW
+    df = q.window_tickets(viewer, now, earliest)     # the recent cut, unless the alarm is older than it
+    if df.empty:
         return []
     created = df["created_at"]
     recent = created >= pd.Timestamp(now) - NEARBY_WINDOW

@@ -8,6 +8,7 @@ by `q.tickets`, personal data masked by `q.for_display` on screen and always in 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from urllib.parse import parse_qs, urlencode
 
 import numpy as np
@@ -63,8 +64,8 @@ def format_search(state: BoardState) -> str:
     return "?" + urlencode(parts) if parts else ""
 
 
-def _scoped(q, viewer: Viewer, departments=None, areas=None) -> pd.DataFrame:
-    df = q.tickets(viewer)
+def _scoped(q, viewer: Viewer, now, departments=None, areas=None) -> pd.DataFrame:
+    df = q.window_tickets(viewer, now, now)      # open tickets: all of them are in the recent cut
     if departments:
         df = df[df["department"].isin(list(departments)).to_numpy()]
     tree = q.tree()
@@ -84,7 +85,7 @@ def board_frame(q, viewer: Viewer, now, departments=None, areas=None, states=STA
     `late_h` = hours past the deadline (negative: hours left), times as local text.
     Sorted by late_h, most overdue first.
     """
-    df = _scoped(q, viewer, departments, areas)
+    df = _scoped(q, viewer, now, departments, areas)
     p = tk.populations(df, now, now, now, q.settings.tickets)
     want = np.zeros(len(df), dtype=bool)
     for s in states or STATES:
@@ -128,9 +129,10 @@ def summary(rows: list[dict]) -> dict[str, int]:
     return out
 
 
-def filter_options(q, viewer: Viewer) -> tuple[list[str], list[tuple[str, str]]]:
+def filter_options(q, viewer: Viewer, now: datetime | None = None) -> tuple[list[str], list[tuple[str, str]]]:
     """(departments present in the viewer's tickets, [(area code, label)] of streets and communities)."""
-    df = q.tickets(viewer)
+    now = now or datetime.now(timezone.utc)
+    df = q.window_tickets(viewer, now, now)      # its markers keep the departments of settled tickets
     depts = sorted(str(d) for d in df["department"].dropna().unique())
     tree = q.tree()
     areas: list[tuple[str, str]] = []

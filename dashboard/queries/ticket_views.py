@@ -130,8 +130,9 @@ def child_level(tree, node: str) -> str | None:
     return kids[0].level if kids else None
 
 
-def _frame(q, viewer: Viewer, node: str | None) -> pd.DataFrame:
-    return q.tickets(viewer, area=node)
+def _frame(q, viewer: Viewer, node: str | None, now, start) -> pd.DataFrame:
+    """The tickets a view of the window from `start` at `now` reads (`Queries.window_tickets`)."""
+    return q.window_tickets(viewer, now, start, area=node)
 
 
 def _records(table: pd.DataFrame) -> list[dict]:
@@ -205,7 +206,7 @@ def kpi_report(q, viewer: Viewer, by: str, node: str | None, now, start, end) ->
     """`/api/v1/kpi`: `kpi_records` over the tickets the console holds, in the viewer's scope
     (areas outside it are not listed), within area `node`."""
     def compute() -> list[dict]:
-        df = q.tickets(viewer, area=node)
+        df = _frame(q, viewer, node, now, start)
         return kpi_records(df, df["grid"], q.tree(), by, now, start, end, q.settings.tickets, node,
                            visible=(lambda c: _overlaps_scope(q, viewer, c)) if viewer.areas else None)
     return q.memo("tk.kpi", viewer, (by, node, str(now), str(start), str(end)), compute)
@@ -223,7 +224,7 @@ def drill_table(q, viewer: Viewer, node: str | None, now, start, end) -> dict:
     rules = q.settings.tickets
 
     def compute() -> dict:
-        df = _frame(q, viewer, node)
+        df = _frame(q, viewer, node, now, start)
         total = tk.kpis(df, now, start, end, rules)
         total.update(key=TOTAL, code=node, name=tree.node(node).name if tree else "", level=None)
         if tree is None:
@@ -256,7 +257,7 @@ def trend(q, viewer: Viewer, node: str | None, start, end) -> list[dict]:
     node = node_code(q, node)
 
     def compute():
-        t = tk.daily_counts(_frame(q, viewer, node), q.tz, start, end)
+        t = tk.daily_counts(_frame(q, viewer, node, end, start), q.tz, start, end)
         return [{"date": str(r.date), "received": int(r.received), "closed": int(r.closed)}
                 for r in t.itertuples()]
     return q.memo("tk.trend", viewer, (node, str(start), str(end)), compute)
@@ -267,7 +268,7 @@ def top_categories(q, viewer: Viewer, node: str | None, now, start, end, n: int 
     node = node_code(q, node)
 
     def compute():
-        df = _frame(q, viewer, node)
+        df = _frame(q, viewer, node, now, start)
         received = tk.members(df, "received", "numerator", now, start, end, q.settings.tickets)
         counts = df.loc[received.to_numpy(), "category"].fillna("—").value_counts()
         counts = counts.sort_index().sort_values(ascending=False, kind="stable").head(n)
@@ -283,7 +284,7 @@ def department_ranking(q, viewer: Viewer, node: str | None, now, start, end) -> 
     rules = q.settings.tickets
 
     def compute():
-        df = _frame(q, viewer, node)
+        df = _frame(q, viewer, node, now, start)
         table = tk.kpi_table(df, now, start, end, rules, df["department"].astype(object))
         rows = _records(tk.rank_units(table, rules.min_rank_volume))
         for r in rows:
@@ -340,7 +341,11 @@ def member_frame(q, viewer: Viewer, mq: MemberQuery, now, start, end) -> tuple[p
     """
     tree = q.tree()
     node = node_code(q, mq.node)
-    df = _frame(q, viewer, node)
+    if mq.day:
+        day = pd.Timestamp(mq.day).tz_localize(q.tz)
+        start, end = max(day, pd.Timestamp(start)), min(day + pd.Timedelta(days=1), pd.Timestamp(end))
+        start = min(start, end)
+    df = _frame(q, viewer, node, now, start)
     if mq.row == UNPLACED:
         df = df[df["grid"].isna()]
     elif mq.row and mq.row != TOTAL and tree is not None and mq.row in tree and mq.row != node:
@@ -349,10 +354,6 @@ def member_frame(q, viewer: Viewer, mq: MemberQuery, now, start, end) -> tuple[p
         df = df[(df["department"].astype(object).fillna("—") == mq.department).to_numpy()]
     if mq.category is not None:
         df = df[(df["category"].fillna("—") == mq.category).to_numpy()]
-    if mq.day:
-        day = pd.Timestamp(mq.day).tz_localize(q.tz)
-        start, end = max(day, pd.Timestamp(start)), min(day + pd.Timedelta(days=1), pd.Timestamp(end))
-        start = min(start, end)
     rules = q.settings.tickets
     num = tk.members(df, mq.metric, "numerator", now, start, end, rules).to_numpy()
     den = tk.members(df, mq.metric, "denominator", now, start, end, rules).to_numpy()
