@@ -27,22 +27,20 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-import pandas as pd
 import psutil
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from bench_scale import canonical_records, start_redis  # noqa: E402
-from bench_tickets import NOW, load_areas, synthetic_tickets  # noqa: E402
+from bench_scale import start_redis  # noqa: E402
+from bench_tickets import load_areas  # noqa: E402
 from bench_wall import change  # noqa: E402
-from bench_workers import start_gunicorn, workers_of  # noqa: E402
+from bench_workers import load, start_gunicorn, workers_of  # noqa: E402
 from soak import PROBE_JS, RECORDER_JS, Viewers, pct  # noqa: E402
 from dashboard.store import Store  # noqa: E402
 
 NS = "benchv"
-CHUNK = 1_000_000
 
 
 def open_wall(url: str, profile: Path):
@@ -60,26 +58,6 @@ def open_wall(url: str, profile: Path):
     d.set_page_load_timeout(600)
     d.get(url)
     return d
-
-
-def load(store: Store, rows: int, grids: list[str]) -> list[dict]:
-    """`rows` synthetic tickets moved to end now; returns some open ones (for the writer)."""
-    shift = pd.Timestamp.now(tz="UTC") - NOW
-    sample: list[dict] = []
-    for k, at in enumerate(range(0, rows, CHUNK)):
-        df = synthetic_tickets(min(CHUNK, rows - at), grids, seed=k + 1, days=365, closed_share=0.96)
-        df["ticket_id"] = f"T{k}-" + df["ticket_id"].str[1:]
-        for c in df.columns:
-            if isinstance(df[c].dtype, pd.DatetimeTZDtype):
-                df[c] = df[c] + shift
-        raw = canonical_records(df)
-        del df
-        for i in range(0, len(raw), 20_000):
-            store.tickets.upsert(raw[i:i + 20_000])
-        if not sample:
-            sample = [x for x in raw if x.get("status") not in ("closed", "cancelled")][:20_000]
-        del raw
-    return sample
 
 
 def main() -> None:

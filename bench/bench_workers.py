@@ -27,6 +27,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+import pandas as pd
 import psutil
 import requests
 
@@ -35,11 +36,31 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 from bench_scale import canonical_records, free_port, start_redis  # noqa: E402
-from bench_tickets import load_areas, synthetic_tickets  # noqa: E402
+from bench_tickets import NOW, load_areas, synthetic_tickets  # noqa: E402
 from dashboard.store import Store  # noqa: E402
 
 NS = "benchw"
 CHUNK = 1_000_000
+
+
+def load(store: Store, rows: int, grids: list[str]) -> list[dict]:
+    """`rows` synthetic tickets moved to end now; returns some open ones (for the writer)."""
+    shift = pd.Timestamp.now(tz="UTC") - NOW
+    sample: list[dict] = []
+    for k, at in enumerate(range(0, rows, CHUNK)):
+        df = synthetic_tickets(min(CHUNK, rows - at), grids, seed=k + 1, days=365, closed_share=0.96)
+        df["ticket_id"] = f"T{k}-" + df["ticket_id"].str[1:]
+        for c in df.columns:
+            if isinstance(df[c].dtype, pd.DatetimeTZDtype):
+                df[c] = df[c] + shift
+        raw = canonical_records(df)
+        del df
+        for i in range(0, len(raw), 20_000):
+            store.tickets.upsert(raw[i:i + 20_000])
+        if not sample:
+            sample = [x for x in raw if x.get("status") not in ("closed", "cancelled")][:20_000]
+        del raw
+    return sample
 
 
 def workers_of(master: psutil.Process) -> list[psutil.Process]:
@@ -79,6 +100,7 @@ def main() -> None:
     ap.add_argument("--rows", type=int, default=1_000_000)
     ap.add_argument("--workers", type=int, default=4)
     ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--old-window", action="store_true", help="also ask a window older than the cut")
     args = ap.parse_args()
 
     areas = load_areas()
@@ -91,14 +113,7 @@ def main() -> None:
         store = Store(r, NS)
         store.put_areas({"rows": rows})
         t = time.perf_counter()
-        for k, at in enumerate(range(0, args.rows, CHUNK)):     # a million at a time: bounded memory here
-            df = synthetic_tickets(min(CHUNK, args.rows - at), grids, seed=k + 1)
-            df["ticket_id"] = f"T{k}-" + df["ticket_id"].str[1:]
-            raw = canonical_records(df)
-            del df
-            for i in range(0, len(raw), 20_000):
-                store.tickets.upsert(raw[i:i + 20_000])
-            del raw
+        load(store, args.rows, grids)
         mem = r.info("memory")
         print(f"{args.rows:,} tickets stored in {time.perf_counter() - t:.0f} s; Redis used memory "
               f"{mem['used_memory'] / 2**20:,.0f} MB, RSS {mem['used_memory_rss'] / 2**20:,.0f} MB; "
@@ -113,32 +128,48 @@ def main() -> None:
 
         url = base + "/api/v1/kpi?by=children"
         t = time.perf_counter()
-        # enough requests at once that every worker takes some (each loads on its first)
+        # enough requests at once that every worker takes some (each makes its cut on its first)
         with ThreadPoolExecutor(args.workers * 8) as pool:
-            codes = list(pool.map(lambda _: requests.get(url, timeout=600).status_code, range(args.workers * 8)))
+            codes = list(pool.map(lambda _: requests.get(url, timeout=1800).status_code, range(args.workers * 8)))
         first_s = time.perf_counter() - t
         assert all(c == 200 for c in codes), codes
         after = {p.pid: p.memory_info().rss for p in workers_of(master)}
         grew = [after[p] - before.get(p, after[p]) for p in after]
-        print(f"first requests (every worker loading every ticket): {first_s:.1f} s")
+        print(f"first requests (every worker making its recent cut): {first_s:.1f} s")
         print("RSS per worker after serving: " + ", ".join(f"{v / 2**20:,.0f} MB" for v in after.values())
               + f" (total {sum(after.values()) / 2**30:.2f} GB); growth "
               + ", ".join(f"{g / args.rows:,.0f}" for g in grew) + " bytes per ticket")
 
-        miss, hit = [], []
-        # a fixed end (the default, now, would make every request a new view) and a start
-        # never asked before: the view cache misses, then the same request hits it
+        # the pages' views on windows within the last 30 days (what the pages offer: they
+        # read the recent cut), each on a cache miss (a start not asked before, a fixed end:
+        # the default, now, would make every request a new view) and then on a hit
+        community = next(c for c in areas.loc[areas["level"] == "community", "code"])
+        views = {"city children": "by=children", "street table": "by=area:street",
+                 "a community's grids": f"by=children&area={community}", "departments": "by=department"}
         end = (datetime.now(timezone.utc) - timedelta(hours=1)).replace(minute=0, second=0, microsecond=0)
-        for i in range(args.repeat):
-            start = f"2026-{(i % 9) + 2:02d}-01T00:00:00%2B08:00&end={end.strftime('%Y-%m-%dT%H:%M:%SZ')}"
+        for name, query in views.items():
+            miss, hit = [], []
+            for i in range(args.repeat):
+                start = (end - timedelta(days=29 - i - 10 * list(views).index(name) % 20)).strftime("%Y-%m-%dT%H:00:00Z")
+                ask = f"{base}/api/v1/kpi?{query}&start={start}&end={end.strftime('%Y-%m-%dT%H:%M:%SZ')}"
+                t = time.perf_counter()
+                assert requests.get(ask, timeout=600).status_code == 200
+                miss.append(time.perf_counter() - t)
+                t = time.perf_counter()
+                assert requests.get(ask, timeout=600).status_code == 200
+                hit.append(time.perf_counter() - t)
+            print(f"{name} ({query}) over HTTP: median {statistics.median(miss) * 1000:,.0f} ms on a cache miss, "
+                  f"{statistics.median(hit) * 1000:,.0f} ms on a hit (n = {args.repeat})")
+        after = {p.pid: p.memory_info().rss for p in workers_of(master)}
+        print("RSS per worker after the views: " + ", ".join(f"{v / 2**20:,.0f} MB" for v in after.values())
+              + f" (total {sum(after.values()) / 2**30:.2f} GB)")
+        if args.old_window:
+            start = (end - timedelta(days=90)).strftime("%Y-%m-%dT%H:00:00Z")
             t = time.perf_counter()
-            assert requests.get(f"{url}&start={start}", timeout=600).status_code == 200
-            miss.append(time.perf_counter() - t)
-            t = time.perf_counter()
-            assert requests.get(f"{url}&start={start}", timeout=600).status_code == 200
-            hit.append(time.perf_counter() - t)
-        print(f"drill (by=children, whole city) over HTTP: median {statistics.median(miss) * 1000:,.0f} ms "
-              f"on a cache miss, {statistics.median(hit) * 1000:,.0f} ms on a hit (n = {args.repeat})")
+            assert requests.get(f"{url}&start={start}&end={end.strftime('%Y-%m-%dT%H:%M:%SZ')}",
+                                timeout=1800).status_code == 200
+            print(f"a window starting 90 days back (its worker loads every ticket): {time.perf_counter() - t:.1f} s; "
+                  "RSS per worker: " + ", ".join(f"{p.memory_info().rss / 2**20:,.0f} MB" for p in workers_of(master)))
     finally:
         if web is not None:
             web.terminate()

@@ -260,7 +260,7 @@ class Poller:
 
     # -- which tickets a feed holds, and which the upstream withdrew ----------------------
     def _key(self, feed_name: str, what: str) -> str:
-        return f"{self.store.ns}:feed:{feed_name}:{what}"
+        return self.store.k_feed(feed_name, what)
 
     def _track_ids(self, feed_name: str, records: list[dict]) -> None:
         """This feed's tickets by created_at (for the sweep and the coverage)."""
@@ -354,7 +354,7 @@ class Poller:
     def _track_open(self, feed_name: str, batch) -> None:
         if batch.dataset != "tickets" or not batch.records:
             return
-        key = f"{self.store.ns}:feed:{feed_name}:open"
+        key = self._key(feed_name, "open")
         done = [r["ticket_id"] for r in batch.records if r["status"] in ("closed", "cancelled")]
         still = [r["ticket_id"] for r in batch.records if r["status"] not in ("closed", "cancelled")]
         with self.store.r.pipeline(transaction=False) as p:
@@ -365,7 +365,7 @@ class Poller:
             p.execute()
 
     def _open_ids(self, feed_name: str) -> list[str]:
-        return [b.decode() for b in self.store.r.smembers(f"{self.store.ns}:feed:{feed_name}:open")]
+        return [b.decode() for b in self.store.r.smembers(self._key(feed_name, "open"))]
 
     # -- scheduling ----------------------------------------------------------------------
     def start(self) -> None:

@@ -124,6 +124,28 @@ def prepare(df: pd.DataFrame, rules: TicketRules | None = None, tz: str = DEFAUL
     return out
 
 
+def sla_horizon_days(rules: TicketRules) -> int:
+    """An upper bound of the calendar days from a ticket's creation to the deadline the SLA
+    table gives it (`prepare`): the longest rule, a working day counted as 7/5 of a calendar
+    day, plus a week, two weeks of public holidays for each year spanned, and every extra
+    holiday of the settings. Generous on purpose: a reader that skips tickets created
+    longer ago than this only loses the ones that cannot count."""
+    import math
+
+    sla = rules.sla
+    rules_ = [sla.urgent, sla.normal, sla.complex]
+    for o in sla.categories.values():
+        rules_ += [r for r in (o.urgent, o.normal, o.complex) if r is not None]
+    days = 0
+    for r in rules_:
+        if r.unit == "hours":
+            days = max(days, math.ceil(r.value / 24))
+        else:
+            n = int(r.value)
+            days = max(days, math.ceil(n * 7 / 5) + 7 + 14 * (1 + n // 250))
+    return days + len(rules.extra_holidays) + 1
+
+
 def step_light(df: pd.DataFrame, now: pd.Timestamp) -> pd.Series:
     """Per open ticket (at `now`): "green", "yellow" or "red"; None for the others.
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from metrics.deadlines import (DEFAULT_TZ, FALLBACK_NOTICE, _ts_ns, fallback_years, overdue_by,  # noqa: F401
+from metrics.deadlines import (DEFAULT_TZ, FALLBACK_NOTICE, _ts_ns, fallback_years, overdue_by, sla_horizon_days,  # noqa: F401
                                prepare, step_light, utc_ns)
 from metrics.ticket_groups import group_codes, roll_up, table_records
 from metrics.ticket_ranking import rank_units
@@ -163,11 +163,15 @@ def _repeat(df: pd.DataFrame, rows: np.ndarray) -> np.ndarray:
 def can_count_since(df: pd.DataFrame, since) -> np.ndarray:
     """The rows that can count in some window starting at or after `since`, at any `now`
     at or after it: received, closed or due since then, or not closed (open, or never
-    closed). Every population lies in received(W) ∪ closed(W) ∪ due(W) ∪ open(now), so
-    any metric of such a window computed on these rows alone equals the one on all rows."""
+    closed) and not cancelled; never a withdrawn one. Every population lies in received(W)
+    ∪ closed(W) ∪ due(W) ∪ open(now), so any metric of such a window computed on these rows
+    alone equals the one on all rows."""
     t = _ts_ns(since)
     c = _columns(df, base_only=True)
-    return (c["created"] >= t) | (c["closed_at"] >= t) | (c["closed_at"] == _NAT) | (c["deadline"] >= t)
+    # a cancelled ticket is never open nor due: only its creation can count; a withdrawn one
+    # counts nowhere
+    never_closed = (c["closed_at"] == _NAT) & ~c["cancelled"]
+    return ~c["withdrawn"] & ((c["created"] >= t) | (c["closed_at"] >= t) | never_closed | (c["deadline"] >= t))
 
 
 def counting_rows(df: pd.DataFrame, now, start, end) -> np.ndarray:
@@ -218,8 +222,12 @@ def kpi_table(df: pd.DataFrame, now, start, end, rules: TicketRules | None = Non
     p["repeat"][p["received"]] = _repeat(df, rows[p["received"]])
     slot = np.where(codes < 0, len(labels), codes)[rows]
 
+    counted: dict[str, np.ndarray] = {}
+
     def count(name: str) -> np.ndarray:  # weights, not slot[mask]: no branchy gather
-        return np.rint(np.bincount(slot, weights=p[name], minlength=n_groups)).astype(np.int64)
+        if name not in counted:          # (received, closed, due, rated: several rates share them)
+            counted[name] = np.rint(np.bincount(slot, weights=p[name], minlength=n_groups)).astype(np.int64)
+        return counted[name].copy()
 
     cols: dict[str, np.ndarray] = {name: count(name) for name in COUNT_IDS}
     for rate, (num, den) in RATES.items():

@@ -79,7 +79,7 @@ class Queries:
                 self._tree_version = v
                 for df in (self._frame, self._recent and self._recent["rows"]):
                     if df is not None and not df.empty:
-                        df["grid"] = effective_grid(df, self._tree)
+                        df["grid"] = _placed(df, self._tree)
                 if self._recent is not None:     # the markers moved with the tickets they stand for
                     self._recent["pairs"] = _pairs(self._recent["rows"][_is_marker(self._recent["rows"])])
             return self._tree
@@ -144,7 +144,7 @@ class Queries:
     def _prepare(self, records: list[dict], tree: AreaTree | None) -> pd.DataFrame:
         df = tickets_frame(records)
         df = tk.prepare(df, self.settings.tickets, self.tz)
-        df["grid"] = effective_grid(df, tree)
+        df["grid"] = _placed(df, tree)
         # a fresh copy: the frame built from the records holds its text columns in one 2-D
         # block, and the columns replaced since (times, categoricals) stay views of it, so
         # every parsed string of every record would stay alive (about 1 kB per ticket)
@@ -234,9 +234,12 @@ class Queries:
                 seq, rows = self._seq, self._counting(whole, since, pairs)
             else:
                 seq = ds.version()               # read first: a change during the scan is refreshed after
-                rows = _joined([self._counting(self._prepare(chunk, tree), since, pairs)
-                                for chunk in ds.iter_stamped(chunk=LOAD_CHUNK)],
-                               empty=lambda: self._prepare([], tree))
+                sure = _Settled(since, tk.sla_horizon_days(self.settings.tickets))
+                parts = [self._counting(self._prepare(sure.others(chunk), tree), since, pairs)
+                         for chunk in ds.iter_stamped(chunk=LOAD_CHUNK)]
+                parts.append(self._counting(self._prepare(sure.representatives(), tree), since, pairs))
+                rows = _joined(parts, empty=lambda: self._prepare([], tree))
+                del parts
                 _give_back_freed_memory()
             cut = self._recent = {"day": day, "seq": seq, "rows": rows, "pairs": pairs}
         else:
@@ -434,6 +437,53 @@ class Queries:
 
     def rejects(self, feed: str, limit: int = 50) -> list[dict]:
         return self.store.rejects(feed, limit)
+
+
+class _Settled:
+    """Records that surely cannot count since `since`, told from their text alone (before
+    they are parsed into a frame, the cost of a full read): withdrawn; or closed (or
+    cancelled) before it, due before it, and created so long before it that no deadline of
+    the SLA table reaches it. Dates only, with two days to spare, so any ISO offset is safe.
+    Their groups are kept through one record per (grid code, position, department)."""
+
+    def __init__(self, since, horizon_days: int):
+        t = pd.Timestamp(since).tz_convert("UTC")
+        self.before = (t - pd.Timedelta(days=2)).strftime("%Y-%m-%d")
+        self.created_before = (t - pd.Timedelta(days=2 + horizon_days)).strftime("%Y-%m-%d")
+        self._groups: dict[tuple, dict] = {}
+
+    def _sure(self, r: dict) -> bool:
+        if r.get("withdrawn_at"):
+            return True
+        closed = r.get("closed_at")
+        if closed:
+            if closed[:10] >= self.before:
+                return False
+        elif r.get("status") != "cancelled":
+            return False
+        due = r.get("deadline_at")
+        if due and due[:10] >= self.before:
+            return False
+        created = r.get("created_at")
+        return bool(created) and created[:10] < (self.before if due else self.created_before)
+
+    def others(self, records: list[dict]) -> list[dict]:
+        """The records that may count (to be parsed and cut exactly); the others' groups kept."""
+        out = []
+        for r in records:
+            if not self._sure(r):
+                out.append(r)
+            else:
+                self._groups.setdefault((r.get("grid_code"), r.get("lat"), r.get("lon"), r.get("department")), r)
+        return out
+
+    def representatives(self) -> list[dict]:
+        return list(self._groups.values())
+
+
+def _placed(df: pd.DataFrame, tree: AreaTree | None) -> pd.Series:
+    """Each ticket's effective grid, as a categorical (a view groups by it: codes, not strings)."""
+    return effective_grid(df, tree).astype("category")
 
 
 _MARKER_ID = ""                # a marker row's ticket id (no ticket has an empty id)

@@ -42,9 +42,11 @@ def feed_items(rt, now_ts: float, feed_state) -> list[dict]:
 
 
 def records_held(rt) -> dict[str, int]:
-    """Records the console holds per feed: tickets, sensors and enterprises carry their feed."""
-    counts: dict[str, int] = {}
-    for df in (rt.queries.all_tickets(), av.sensors(rt), iv.enterprises(rt.queries)):
+    """Records the console holds per feed: the tickets each ticket feed delivered (counted in
+    the store: no worker loads every ticket for this), sensors and enterprises by their feed."""
+    health = rt.queries.feed_health()
+    counts: dict[str, int] = rt.store.feed_ticket_counts(n for n, h in health.items() if h.get("kind") == "tickets")
+    for df in (av.sensors(rt), iv.enterprises(rt.queries)):
         if "feed" in df and len(df):
             for k, v in df["feed"].value_counts().items():
                 counts[str(k)] = counts.get(str(k), 0) + int(v)

@@ -410,6 +410,20 @@ class Store:
         return int(self.r.get(self.k_areas_version) or 0)
 
     # -- feed health, rejects and polling state --------------------------------------
+    def k_feed(self, feed: str, what: str) -> str:
+        """A key of feed `feed` (health, rejects, state; for ticket feeds the poller's ids by
+        created time, withdrawn ids and open ids)."""
+        return f"{self.ns}:feed:{feed}:{what}"
+
+    def feed_ticket_counts(self, feeds: Iterable[str]) -> dict[str, int]:
+        """Tickets each ticket feed has delivered (the poller's ids of the feed): what the
+        console holds from it, without reading a ticket."""
+        feeds = list(feeds)
+        with self.r.pipeline(transaction=False) as p:     # one key per feed: keys span cluster slots
+            for f in feeds:
+                p.zcard(self.k_feed(f, "ids"))
+            return {f: int(n) for f, n in zip(feeds, p.execute()) if n}
+
     def put_health(self, feed: str, health: dict) -> None:
         with self.r.pipeline(transaction=False) as p:
             p.sadd(f"{self.ns}:feeds", feed)
