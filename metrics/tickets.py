@@ -27,7 +27,7 @@ from metrics.ticket_windows import RATE_FORMULAS, WINDOW_PRESETS, daily_counts, 
 __all__ = [
     "COUNT_IDS", "RATE_IDS", "HANDLING_IDS", "METRIC_IDS", "RATES", "RATE_FORMULAS", "WINDOW_PRESETS",
     "TicketRules", "SlaRule", "SlaOverride", "SlaTable", "ScoreWeights",
-    "prepare", "populations", "kpi_table", "kpis", "members", "open_mask", "step_light",
+    "prepare", "populations", "kpi_table", "kpi_table_and_total", "kpis", "members", "open_mask", "step_light",
     "daily_counts", "window", "roll_up", "table_records", "overdue_by", "fallback_years",
     "FALLBACK_NOTICE", "rank_units",
 ]
@@ -155,7 +155,10 @@ def _populations(c: dict[str, np.ndarray], t_now: int, t0: int, t1: int,
 
 
 def _repeat(df: pd.DataFrame, rows: np.ndarray) -> np.ndarray:
-    """repeat_of set, for the given rows only (high-cardinality text: test few rows)."""
+    """repeat_of set, for the given rows only (high-cardinality text: test few rows; a frame
+    that carries the flag already, `is_repeat`, is read instead)."""
+    if "is_repeat" in df:
+        return df["is_repeat"].to_numpy(dtype=bool, na_value=False)[rows]
     s = df["repeat_of"].iloc[rows]
     return _mask(s.notna() & (s != ""))
 
@@ -208,6 +211,20 @@ def kpi_table(df: pd.DataFrame, now, start, end, rules: TicketRules | None = Non
     Columns: key, the ids of METRIC_IDS (rates NaN when the denominator is 0), and for
     each rate `<id>_num` / `<id>_den` (satisfaction's numerator is the weighted sum).
     """
+    return _kpi_table(df, now, start, end, rules, keys, all_keys, False)[0]
+
+
+def kpi_table_and_total(df: pd.DataFrame, now, start, end, rules: TicketRules | None = None,
+                        keys: pd.Series | None = None, all_keys: list | None = None) -> tuple[pd.DataFrame, dict]:
+    """`kpi_table` and, from the same pass, `kpis(df, …)`: the metrics of every ticket
+    together (the drill's total row), equal to the bit (counts are sums of the groups'
+    counts; handling times are taken over all the groups' tickets the way `kpis` does)."""
+    table, total = _kpi_table(df, now, start, end, rules, keys, all_keys, True)
+    return table, table_records(total)[0]
+
+
+def _kpi_table(df: pd.DataFrame, now, start, end, rules: TicketRules | None, keys: pd.Series | None,
+               all_keys: list | None, with_total: bool) -> tuple[pd.DataFrame, pd.DataFrame | None]:
     rules = rules or TicketRules()
     t_now, t0, t1 = _check_window(now, start, end)
     codes, labels = group_codes(df.index, keys, all_keys)
@@ -226,7 +243,8 @@ def kpi_table(df: pd.DataFrame, now, start, end, rules: TicketRules | None = Non
 
     def count(name: str) -> np.ndarray:  # weights, not slot[mask]: no branchy gather
         if name not in counted:          # (received, closed, due, rated: several rates share them)
-            counted[name] = np.rint(np.bincount(slot, weights=p[name], minlength=n_groups)).astype(np.int64)
+            n = np.rint(np.bincount(slot, weights=p[name], minlength=n_groups)).astype(np.int64)
+            counted[name] = np.append(n, n.sum()) if with_total else n    # the total: one slot more
         return counted[name].copy()
 
     cols: dict[str, np.ndarray] = {name: count(name) for name in COUNT_IDS}
@@ -244,14 +262,21 @@ def kpi_table(df: pd.DataFrame, now, start, end, rules: TicketRules | None = Non
     by = pd.Series(slot[handled])
     cols["mean_handling_hours"] = hours.groupby(by).mean().reindex(range(n_groups)).to_numpy()
     cols["p90_handling_hours"] = hours.groupby(by).quantile(0.9).reindex(range(n_groups)).to_numpy()
+    if with_total:    # over every handled ticket, grouped as one (as `kpis` computes it: the same bits)
+        one = pd.Series(np.zeros(len(hours), dtype=np.int64))
+        for name, stat in (("mean_handling_hours", "mean"), ("p90_handling_hours", "quantile")):
+            g = hours.groupby(one)
+            v = (g.mean() if stat == "mean" else g.quantile(0.9)).reindex([0]).to_numpy()
+            cols[name] = np.append(cols[name], v)
     cols["score"] = _score(cols, rules)
     p["volume"] = p["received"] | p["due"]   # the ranking's sample: received(W) ∪ due(W)
     cols["volume"] = count("volume")
 
     extra = [c for c in cols if c not in METRIC_IDS]
     table = pd.DataFrame({c: cols[c] for c in list(METRIC_IDS) + extra})
-    table.insert(0, "key", pd.Series(list(labels) + [None], dtype=object))
-    return table.iloc[order].reset_index(drop=True)
+    table.insert(0, "key", pd.Series(list(labels) + [None] + (["all"] if with_total else []), dtype=object))
+    total = table.iloc[[n_groups]].reset_index(drop=True) if with_total else None
+    return table.iloc[order].reset_index(drop=True), total
 
 
 def _score(cols: dict[str, np.ndarray], rules: TicketRules) -> np.ndarray:

@@ -321,3 +321,34 @@ def test_qf005_the_pages_read_the_recent_cut_with_the_same_numbers_and_rows(seed
     for row_a, row_b in zip([a["total"]] + a["rows"], [b["total"]] + b["rows"], strict=True):
         assert row_a.pop("mean_handling_hours") == pytest.approx(row_b.pop("mean_handling_hours"), rel=1e-12)
     assert a == b
+
+
+def test_qf006_every_ticket_is_let_go_when_nothing_asks_for_it(embedded_store, monkeypatch):
+    """A window older than the recent cut loads every ticket in the process; the warm-up
+    keeps them fresh while they are asked for, and lets them go after FRAME_IDLE_S without
+    a request: the process is back to the cut alone, and the same old window loads them
+    again with the same numbers."""
+    import random
+    import time
+
+    from dashboard.queries import ticket_views as tv
+    from dashboard.queries.access import Viewer
+    from tests.test_aggregates import GRIDS, ROWS
+
+    monkeypatch.setattr(dq, "FRAME_IDLE_S", 0.3)
+    rnd = random.Random(9)
+    embedded_store.put_areas({"rows": ROWS})
+    embedded_store.tickets.upsert([dict(r, grid_code=rnd.choice(GRIDS)) for r in random_history(rnd, 600)])
+    q = Queries(embedded_store, load_settings(None, env={}))
+    v, now = Viewer(), T0 + timedelta(hours=2)
+    old = tv.drill_table(q, v, "C", now, now - timedelta(days=120), now)
+    assert q._frame is not None
+    q.warm(now)
+    assert q._frame is not None                       # asked for just now: kept, refreshed
+    time.sleep(0.4)
+    q.warm(now)
+    assert q._frame is None                           # let go
+    assert q._recent is not None
+    tv.drill_table(q, v, "C", now, *tk.window("this_month", now, q.tz))
+    assert q._frame is None                           # the pages' windows do not bring it back
+    assert tv.drill_table(q, v, "C", now, now - timedelta(days=120), now) == old

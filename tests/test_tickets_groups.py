@@ -112,3 +112,47 @@ def test_roll_up_maps_each_grid_once_and_groups_the_same() -> None:
                        all_keys=TREE.codes_at("street"))
     rolled = kpi_table(df, NOW, START, END, keys=keys, all_keys=TREE.codes_at("street"))
     pd.testing.assert_frame_equal(direct, rolled)
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_tg_table_and_total_from_one_pass_equal_the_table_and_kpis(seed) -> None:
+    """The drill's table and its total row from one pass (`kpi_table_and_total`) are the
+    very table of `kpi_table` and the very numbers of `kpis` on the same tickets, to the
+    bit: random tickets (ratings, verdicts, returns, repeats, handling times, cancellations,
+    no grid), random windows, groups with and without tickets."""
+    import random
+
+    from metrics.tickets import kpi_table_and_total
+
+    rnd = random.Random(seed)
+    rows = []
+    base = pd.Timestamp("2026-10-01T00:00:00+08:00")
+    for i in range(400):
+        created = base + pd.Timedelta(hours=rnd.uniform(0, 24 * 50))
+        r = {"grid_code": rnd.choice(["G1", "G2", "G3", None, "G404"]), "created_at": created.isoformat(),
+             "department": rnd.choice(["D1", "D2", None]), "urgency": rnd.choice(["urgent", "normal", "complex"]),
+             "return_count": rnd.choice([0, 0, 1, 2]), "repeat_of": rnd.choice([None, None, "X-1", ""]),
+             "first_response_at": (created + pd.Timedelta(hours=rnd.uniform(0, 5))).isoformat()
+             if rnd.random() < 0.7 else None}
+        fate = rnd.random()
+        if fate < 0.7:
+            closed = created + pd.Timedelta(hours=rnd.expovariate(1 / 70))
+            r.update(status="closed", closed_at=closed.isoformat(),
+                     dispatched_at=(created + pd.Timedelta(minutes=rnd.uniform(1, 90))).isoformat(),
+                     rating=rnd.choice(["satisfied", "basic", "dissatisfied", None]),
+                     resolved=rnd.choice(["yes", "no", None]), rating_excluded=rnd.random() < 0.1)
+        elif fate < 0.75:
+            r["status"] = "cancelled"
+        rows.append(r)
+    df = prepared(*rows)
+    keys = roll_up(df["grid_code"], lambda g: TREE.ancestor_at(g, "street"))
+    seen = []
+    for _ in range(8):
+        now = base + pd.Timedelta(hours=rnd.uniform(24 * 20, 24 * 60))
+        start = now - pd.Timedelta(hours=rnd.uniform(1, 24 * 40))
+        end = start + (now - start) * rnd.uniform(0.3, 1)
+        table, total = kpi_table_and_total(df, now, start, end, keys=keys, all_keys=["S1", "S2", "S3"])
+        assert table.equals(kpi_table(df, now, start, end, keys=keys, all_keys=["S1", "S2", "S3"]))
+        assert total == kpis(df, now, start, end)
+        seen.append(total["received"] > 0 and total["p90_handling_hours"] is not None)
+    assert any(seen)       # (not only empty windows)

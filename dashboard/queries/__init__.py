@@ -33,6 +33,8 @@ from metrics.privacy import mask_frame
 LOAD_CHUNK = 20_000          # tickets parsed at a time when a worker loads them all
 RECENT_DAYS = 32             # the wall's horizon: its 30-day trend, and a day to spare
 TRIM_EVERY_S = 60.0          # a refresh gives freed memory back at most this often
+FRAME_IDLE_S = 600.0         # the whole frame is let go when nothing asked for it this long
+MEMO_WAIT_S = 30             # how long a view's computation in another process is waited for
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +47,7 @@ class Queries:
         self._tree: AreaTree | None = None
         self._tree_version = -1
         self._frame: pd.DataFrame | None = None
+        self._frame_used = 0.0                 # monotonic time the whole frame was last asked for
         self._seq = 0
         self._trimmed = 0.0                    # monotonic time of the last malloc_trim
         self._recent: dict | None = None       # the wall's cut: {"day", "seq" (its version), "rows"}
@@ -100,6 +103,12 @@ class Queries:
     # -- tickets ----------------------------------------------------------------------
     def all_tickets(self) -> pd.DataFrame:
         """Every ticket, prepared, with its effective `grid`; unmasked (internal use)."""
+        import time
+        with self._lock:
+            self._frame_used = time.monotonic()
+            return self._refresh_all()
+
+    def _refresh_all(self) -> pd.DataFrame:
         with self._lock:
             tree = self.tree()
             ds = self.store.tickets
@@ -145,19 +154,28 @@ class Queries:
         df = tickets_frame(records)
         df = tk.prepare(df, self.settings.tickets, self.tz)
         df["grid"] = _placed(df, tree)
+        df["is_repeat"] = (df["repeat_of"].notna() & (df["repeat_of"] != "")).to_numpy(dtype=bool)
         # a fresh copy: the frame built from the records holds its text columns in one 2-D
         # block, and the columns replaced since (times, categoricals) stay views of it, so
         # every parsed string of every record would stay alive (about 1 kB per ticket)
         return df.copy()
 
     def warm(self, now: datetime) -> None:
-        """Refresh what this process holds: the wall's cut always (the wall is always on),
-        the whole frame only once a page has needed it (a process serving the wall alone
-        never loads every ticket)."""
+        """Refresh what this process holds: the recent cut always (the wall and the pages read
+        it), the whole frame only while something that needs it (a window older than the
+        cut, the health page's placement) asked for it in the last FRAME_IDLE_S; after that
+        it is let go, so such a request does not leave every ticket in the worker for good."""
+        import time
         with self._lock:
             self._recent_cut(now.astimezone(ZoneInfo(self.tz)).date())
             if self._frame is not None:
-                self.all_tickets()
+                if time.monotonic() - self._frame_used > FRAME_IDLE_S:
+                    self._frame, self._seq = None, 0
+                    _give_back_freed_memory()
+                    log.info("tickets: every ticket let go (not asked for in %.0f s); the recent cut stays",
+                             FRAME_IDLE_S)
+                else:
+                    self._refresh_all()
 
     def recent_tickets(self, viewer: Viewer, now: datetime) -> pd.DataFrame:
         """`tickets(viewer)` cut to those that can count in a window starting within the
@@ -230,7 +248,7 @@ class Queries:
             self._recent = None                  # the previous day's cut is not kept alive meanwhile
             pairs: set = set()
             if self._frame is not None:
-                whole = self.all_tickets()
+                whole = self._refresh_all()      # (not a use of it: the cut is made from it)
                 seq, rows = self._seq, self._counting(whole, since, pairs)
             else:
                 seq = ds.version()               # read first: a change during the scan is refreshed after
@@ -343,8 +361,27 @@ class Queries:
         hit = self.cache.get(key)
         if hit is not None:
             return hit
-        value = compute()
-        self.cache.set(key, value, timeout=600)
+        # One process computes a view at a time; the others wait for its value. A change of
+        # the data makes every viewer's next request miss at once: without this every worker
+        # (and every thread of it) would compute the same view together.
+        lock = key + ":computing"
+        mine = bool(self.cache.add(lock, 1, timeout=MEMO_WAIT_S))
+        if not mine:
+            import time
+            deadline = time.monotonic() + MEMO_WAIT_S
+            while time.monotonic() < deadline:
+                time.sleep(0.02)
+                hit = self.cache.get(key)
+                if hit is not None:
+                    return hit
+                if not self.cache.has(lock):      # the one computing it failed: compute here
+                    break
+        try:
+            value = compute()
+            self.cache.set(key, value, timeout=600)
+        finally:
+            if mine:
+                self.cache.delete(lock)
         return value
 
     def wall_numbers(self, viewer: Viewer, now: datetime) -> dict:
@@ -380,10 +417,10 @@ class Queries:
 
         def compute():
             df = self.today_tickets(viewer, now)
-            is_open = tk.open_mask(df, now)
-            overdue = is_open & (df["deadline_at"] < now)
-            keys = tree.ancestor_at(df["grid"], level)
-            g = pd.DataFrame({"k": keys, "open": is_open, "overdue": overdue}).groupby("k").sum()
+            df = df[tk.open_mask(df, now).to_numpy()]           # the open ones only: placed, then counted
+            overdue = (df["deadline_at"] < now).to_numpy(dtype=bool, na_value=False)
+            keys = tree.ancestor_at(df["grid"], level).astype(object)
+            g = pd.DataFrame({"k": keys.to_numpy(), "open": 1, "overdue": overdue}).groupby("k").sum()
             return {str(k): {"open": int(r.open), "overdue": int(r.overdue)} for k, r in g.iterrows()}
         return self.memo("open_by_area", viewer, (level, int(now.timestamp() // 5)), compute)
 
@@ -516,7 +553,7 @@ def _markers(rows: pd.DataFrame) -> pd.DataFrame:
     for c in ("caller_name", "caller_phone", "repeat_of"):
         if c in m:
             m[c] = None
-    for c in ("deadline_fallback", "deadline_from_sla"):
+    for c in ("deadline_fallback", "deadline_from_sla", "is_repeat"):
         if c in m:
             m[c] = False
     return m

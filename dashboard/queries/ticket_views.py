@@ -225,18 +225,20 @@ def drill_table(q, viewer: Viewer, node: str | None, now, start, end) -> dict:
 
     def compute() -> dict:
         df = _frame(q, viewer, node, now, start)
-        total = tk.kpis(df, now, start, end, rules)
+        level = child_level(tree, node) if tree is not None else None
+        if level is None:
+            total = tk.kpis(df, now, start, end, rules)
+        else:
+            # areas outside the viewer's scope are not listed (not as zeros): only those they may see
+            keys, kids, _, _ = kpi_groups(tree, df["grid"], None, "children", node,
+                                          visible=(lambda c: _overlaps_scope(q, viewer, c)) if viewer.areas else None)
+            table, total = tk.kpi_table_and_total(df, now, start, end, rules, keys, kids)
         total.update(key=TOTAL, code=node, name=tree.node(node).name if tree else "", level=None)
         if tree is None:
             return {"rows": [], "total": total, "level": None}
-        level = child_level(tree, node)
         if level is None:  # a grid: itself
             row = dict(total, key=node, code=node, name=tree.node(node).name, level=tree.level_of(node))
             return {"rows": [row], "total": total, "level": tree.level_of(node)}
-        # areas outside the viewer's scope are not listed (not as zeros): only those they may see
-        keys, kids, _, _ = kpi_groups(tree, df["grid"], None, "children", node,
-                                      visible=(lambda c: _overlaps_scope(q, viewer, c)) if viewer.areas else None)
-        table = tk.kpi_table(df, now, start, end, rules, keys, kids)
         rows = []
         for rec in _records(table):
             code = rec["key"]
