@@ -253,6 +253,14 @@ def test_qf005_the_pages_read_the_recent_cut_with_the_same_numbers_and_rows(seed
             r.update(department="老部门" if i % 2 else r["department"], grid_code="S0K0G0" if i % 3 else "NOWHERE")
     recs = [r if r["grid_code"] != "NOWHERE" or (r.get("closed_at") and r["closed_at"] < iso_(T0 - timedelta(days=60)))
             else dict(r, grid_code="S1K1G2") for r in recs]
+    # departments whose only tickets are old and cancelled, or withdrawn upstream: listed too,
+    # before and after a local midnight narrows the cut
+    old_day = iso_(T0 - timedelta(days=90))
+    recs += [record(9000 + i, created_at=old_day, updated_at=old_day, status="cancelled", department="撤销部门",
+                    grid_code="S1K0G1") for i in range(2)]
+    recs += [record(9100, created_at=old_day, updated_at=iso_(T0 - timedelta(days=1)), status="closed",
+                    closed_at=old_day, withdrawn_at=iso_(T0 - timedelta(days=1)), department="撤回部门",
+                    grid_code="S0K1G0")]
     embedded_store.tickets.upsert(recs)
     q = Queries(embedded_store, load_settings(None, env={}))
     whole = Queries(embedded_store, load_settings(None, env={}))
@@ -293,7 +301,8 @@ def test_qf005_the_pages_read_the_recent_cut_with_the_same_numbers_and_rows(seed
     now = T0 + timedelta(hours=1)
     same(now)
     assert q._frame is None, "a page loaded every ticket"
-    assert "老部门" in {r["department"] for r in tv.department_ranking(q, viewers[0], "C", now, *tk.window("today", now, q.tz))}
+    listed = {r["department"] for r in tv.department_ranking(q, viewers[0], "C", now, *tk.window("today", now, q.tz))}
+    assert {"老部门", "撤销部门", "撤回部门"} <= listed
     latest = {r["ticket_id"]: r for r in recs}
     for step in range(3):
         now += timedelta(hours=rnd.uniform(4, 9))             # crosses a local midnight (Asia/Shanghai)

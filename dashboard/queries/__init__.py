@@ -18,6 +18,7 @@ import threading
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
+import numpy as np
 import orjson
 import pandas as pd
 
@@ -553,9 +554,12 @@ def _markers(rows: pd.DataFrame) -> pd.DataFrame:
     for c in ("caller_name", "caller_phone", "repeat_of"):
         if c in m:
             m[c] = None
-    for c in ("deadline_fallback", "deadline_from_sla", "is_repeat"):
+    for c in ("deadline_fallback", "deadline_from_sla", "is_repeat", "withdrawn"):
         if c in m:
             m[c] = False
+    # no status either: a marker is never cancelled, so every later cut keeps it
+    # (`can_count_since`), whatever the ticket it was made from
+    m["status"] = m["status"].where(np.zeros(len(m), dtype=bool))
     return m
 
 
