@@ -1,17 +1,20 @@
-"""Benchmark of the web workers' memory (issue "scale"): what each gunicorn worker holds
-once it has served a drill, on a real Redis. Not a test: run it by hand, put the figures in
-the README (one run).
+"""Benchmark of the web workers (issue "scale"): what each gunicorn worker holds once it
+has served the pages' views, and what those views cost, on a real Redis. Not a test: run it
+by hand, put the figures in the README (one run).
 
-    python bench/bench_workers.py [--rows 1000000] [--workers 4]
+    python bench/bench_workers.py [--rows 1000000] [--workers 4] [--repeat 5] [--old-window]
 
 It starts Debian's redis-server on a free loopback port, loads the demo city's area tree
-and `--rows` synthetic tickets (bench_tickets.synthetic_tickets) through the store's
-upsert, then the documented production command (`gunicorn app:server -k gthread -w N`) on
-that store, and asks `/api/v1/kpi?by=children` until every worker has answered (each
-loads every ticket on its first request: the pages still scan, see docs/ARCHITECTURE.md).
-It prints each worker's RSS and its growth per ticket, Redis's memory, the first
-request's time (the load) and the median time of a drill that misses the view cache (a
-window not asked before) and of one that hits it. Nothing is left running.
+and `--rows` synthetic tickets over a year, 96 % closed, moved so that they end now
+(`load`, shared with bench_viewers), through the store's upsert, then the documented
+production command (`gunicorn app:server -k gthread -w N`) on that store, and asks
+`/api/v1/kpi?by=children` until every worker has answered (each makes its recent cut on its
+first request). It prints each worker's RSS and its growth per ticket, Redis's memory, the
+first requests' time, and the median time over HTTP of the drill views the pages show —
+the city's children, the street table, a community's grids, the department table — on
+windows within the last 30 days, each on a cache miss (a window not asked before) and on
+a hit; with `--old-window`, a window starting 90 days back (the worker that answers loads
+every ticket). Nothing is left running.
 """
 
 from __future__ import annotations
