@@ -361,3 +361,39 @@ def test_qf006_every_ticket_is_let_go_when_nothing_asks_for_it(embedded_store, m
     tv.drill_table(q, v, "C", now, *tk.window("this_month", now, q.tz))
     assert q._frame is None                           # the pages' windows do not bring it back
     assert tv.drill_table(q, v, "C", now, now - timedelta(days=120), now) == old
+
+
+def test_qf007_a_request_from_just_before_midnight_does_not_make_the_cut_again(embedded_store, monkeypatch):
+    """Requests are floored to the refresh step, so for a few seconds after a local midnight
+    some carry the day before while the warm-up has moved the cut on. The later cut answers
+    them (every ticket their windows need is in it): the store is not read again, and the
+    numbers are those on every ticket."""
+    import random
+
+    from dashboard.queries import ticket_views as tv
+    from dashboard.queries.access import Viewer
+    from tests.test_aggregates import GRIDS, ROWS
+
+    rnd = random.Random(11)
+    embedded_store.put_areas({"rows": ROWS})
+    embedded_store.tickets.upsert([dict(r, grid_code=rnd.choice(GRIDS)) for r in random_history(rnd, 800)])
+    q = Queries(embedded_store, load_settings(None, env={}))
+    whole = Queries(embedded_store, load_settings(None, env={}))
+    whole.recent_tickets = lambda viewer, now: whole.tickets(viewer)
+    whole.today_tickets = whole.recent_tickets
+    whole.window_tickets = lambda viewer, now, start, area=None: whole.tickets(viewer, area)
+    midnight = pd.Timestamp("2026-11-21T00:00:00+08:00").to_pydatetime()
+    v = Viewer()
+    q.warm(midnight + timedelta(seconds=2))              # the warm-up: today's cut
+    whole.all_tickets()                                   # (the reference reads every ticket first)
+    reads = []
+    real = embedded_store.tickets.iter_stamped
+    monkeypatch.setattr(embedded_store.tickets, "iter_stamped", lambda **kw: reads.append(1) or real(**kw))
+    before = midnight - timedelta(seconds=3)              # a request floored to before midnight
+    assert same_numbers(q.wall_numbers(v, before), whole.wall_numbers(v, before))
+    assert q.trend(v, before) == whole.trend(v, before)
+    for win in tk.WINDOW_PRESETS:
+        start, end = tk.window(win, before, q.tz)
+        assert tv.drill_table(q, v, "C", before, start, end) == tv.drill_table(whole, v, "C", before, start, end)
+    assert reads == [] and q._frame is None
+    assert q._recent["day"] == midnight.date()

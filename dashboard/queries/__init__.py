@@ -33,6 +33,7 @@ from metrics.privacy import mask_frame
 
 LOAD_CHUNK = 20_000          # tickets parsed at a time when a worker loads them all
 RECENT_DAYS = 32             # the wall's horizon: its 30-day trend, and a day to spare
+LATE_DAYS = 2                # a cut of day D answers requests of days D − 2 … D (their windows start after D − 32)
 TRIM_EVERY_S = 60.0          # a refresh gives freed memory back at most this often
 FRAME_IDLE_S = 600.0         # the whole frame is let go when nothing asked for it this long
 MEMO_WAIT_S = 30             # how long a view's computation in another process is waited for
@@ -225,20 +226,31 @@ class Queries:
         keeps a marker row (no times, no personal data: in no population) for each pair of
         (grid, department) that only settled tickets have."""
         day = now.astimezone(ZoneInfo(self.tz)).date()
-        if pd.Timestamp(start) >= self._since(day):
-            with self._lock:
+        with self._lock:
+            if pd.Timestamp(start) >= self._since(self._serving_day(day)):
                 rows = self._recent_cut(day)
-            return self._scoped(rows, viewer, area)
+                return self._scoped(rows, viewer, area)
         return self.tickets(viewer, area)
 
     def _since(self, day) -> pd.Timestamp:
         return pd.Timestamp(day, tz=self.tz) - pd.Timedelta(days=RECENT_DAYS)
 
+    def _serving_day(self, day):
+        """The day of the cut that answers a request of local day `day`: the cut held when it
+        is of a day at most LATE_DAYS later (a request floored to before midnight, answered
+        after the warm-up moved on: the later cut holds every ticket the wall's windows of
+        that day need, so it is not made again for the day before), else `day`'s own."""
+        held = self._recent["day"] if self._recent is not None else None
+        return held if held is not None and day < held <= day + timedelta(days=LATE_DAYS) else day
+
     def _recent_cut(self, day) -> pd.DataFrame:
         tree = self.tree()
         ds = self.store.tickets
-        since = self._since(day)
         cut = self._recent
+        if cut is not None and self._serving_day(day) != day:
+            cut["rows"] = self._refreshed(cut, tree, self._since(cut["day"]))
+            return cut["rows"]
+        since = self._since(day)
         if cut is not None and cut["day"] < day:
             # a later day's cut lies inside an earlier one's (can_count_since is monotone in
             # `since`): refresh the old cut, then narrow it; no second pass over the store
