@@ -34,7 +34,7 @@ from metrics.privacy import mask_frame
 LOAD_CHUNK = 20_000          # tickets parsed at a time when a worker loads them all
 RECENT_DAYS = 32             # the wall's horizon: its 30-day trend, and a day to spare
 LATE_DAYS = 2                # a cut of day D answers requests of days D − 2 … D (their windows start after D − 32)
-TRIM_EVERY_S = 60.0          # a refresh gives freed memory back at most this often
+TRIM_EVERY_S = 15.0          # a refresh gives freed memory back at most this often
 FRAME_IDLE_S = 600.0         # the whole frame is let go when nothing asked for it this long
 MEMO_WAIT_S = 30             # how long a view's computation in another process is waited for
 
@@ -128,9 +128,10 @@ class Queries:
             return self._frame
 
     def _trim_now_and_then(self) -> None:
-        """After a refresh the previous frame and its copies are freed, but glibc keeps the
-        pages (a frame is hundreds of MB): give them back at most once a minute, so a busy
-        feed does not pay a trim per poll."""
+        """After a refresh the previous frame (or cut) and its copies are freed, but glibc keeps
+        the pages (a frame is hundreds of MB): give them back at most every TRIM_EVERY_S, so a
+        busy feed does not pay a trim per poll (each trim returns what the refreshes before
+        it freed)."""
         import time
         now = time.monotonic()
         if now - self._trimmed >= TRIM_EVERY_S:
@@ -301,6 +302,8 @@ class Queries:
             new = self._prepare(records, tree)
             keep = rows[~rows["ticket_id"].isin(new["ticket_id"])]
             rows = _joined([keep, self._counting(new, since, cut["pairs"])], empty=lambda: keep)
+            del keep, new
+            self._trim_now_and_then()        # (the caller drops the previous rows right after)
         cut["seq"] = seq
         return rows
 
