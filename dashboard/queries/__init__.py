@@ -18,17 +18,18 @@ import threading
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-import numpy as np
 import orjson
 import pandas as pd
 
 from dashboard.queries.access import Viewer
 from dashboard.queries.access import scope_mask as access_scope_mask
+from dashboard.queries.ticket_frames import (Settled, concat_keeping_categories, counting,  # noqa: F401
+                                             give_back_freed_memory, is_marker, joined, pairs_of, placed)
 from dashboard.store import Store
 from feeds.records import tickets_frame
 from metrics import tickets as tk
 from metrics.areas import AreaTree, AreaTreeError
-from metrics.placement import effective_grid, placement_counts
+from metrics.placement import placement_counts
 from metrics.privacy import mask_frame
 
 LOAD_CHUNK = 20_000          # tickets parsed at a time when a worker loads them all
@@ -84,9 +85,9 @@ class Queries:
                 self._tree_version = v
                 for df in (self._frame, self._recent and self._recent["rows"]):
                     if df is not None and not df.empty:
-                        df["grid"] = _placed(df, self._tree)
+                        df["grid"] = placed(df, self._tree)
                 if self._recent is not None:     # the markers moved with the tickets they stand for
-                    self._recent["pairs"] = _pairs(self._recent["rows"][_is_marker(self._recent["rows"])])
+                    self._recent["pairs"] = pairs_of(self._recent["rows"][is_marker(self._recent["rows"])])
             return self._tree
 
     def map_bounds(self) -> list[list[float]]:
@@ -136,7 +137,7 @@ class Queries:
         now = time.monotonic()
         if now - self._trimmed >= TRIM_EVERY_S:
             self._trimmed = now
-            _give_back_freed_memory(collect=False)
+            give_back_freed_memory(collect=False)
 
     def _load_all(self, ds, tree: AreaTree | None) -> tuple[pd.DataFrame, int]:
         """Every ticket, a chunk at a time: the parsed records of one chunk at most are alive
@@ -150,13 +151,13 @@ class Queries:
             return self._prepare([], tree), seq
         frame = concat_keeping_categories(parts) if len(parts) > 1 else parts[0]
         del parts
-        _give_back_freed_memory()
+        give_back_freed_memory()
         return frame, seq
 
     def _prepare(self, records: list[dict], tree: AreaTree | None) -> pd.DataFrame:
         df = tickets_frame(records)
         df = tk.prepare(df, self.settings.tickets, self.tz)
-        df["grid"] = _placed(df, tree)
+        df["grid"] = placed(df, tree)
         df["is_repeat"] = (df["repeat_of"].notna() & (df["repeat_of"] != "")).to_numpy(dtype=bool)
         # a fresh copy: the frame built from the records holds its text columns in one 2-D
         # block, and the columns replaced since (times, categoricals) stay views of it, so
@@ -174,7 +175,7 @@ class Queries:
             if self._frame is not None:
                 if time.monotonic() - self._frame_used > FRAME_IDLE_S:
                     self._frame, self._seq = None, 0
-                    _give_back_freed_memory()
+                    give_back_freed_memory()
                     log.info("tickets: every ticket let go (not asked for in %.0f s); the recent cut stays",
                              FRAME_IDLE_S)
                 else:
@@ -211,7 +212,7 @@ class Queries:
             if self._today is None or self._today[0] != key:
                 self._today = None
                 since = pd.Timestamp(day, tz=self.tz)
-                keep = tk.can_count_since(recent, since) & ~_is_marker(recent)
+                keep = tk.can_count_since(recent, since) & ~is_marker(recent)
                 self._today = (key, recent[keep].reset_index(drop=True))
             rows = self._today[1]
         return self._scoped(rows, viewer)
@@ -257,39 +258,26 @@ class Queries:
             # `since`): refresh the old cut, then narrow it; no second pass over the store
             rows = self._refreshed(cut, tree, since)
             cut = self._recent = {"day": day, "seq": cut["seq"], "pairs": cut["pairs"],
-                                  "rows": self._counting(rows, since, cut["pairs"])}
+                                  "rows": counting(rows, since, cut["pairs"])}
         if cut is None or cut["day"] != day:
             self._recent = None                  # the previous day's cut is not kept alive meanwhile
             pairs: set = set()
             if self._frame is not None:
                 whole = self._refresh_all()      # (not a use of it: the cut is made from it)
-                seq, rows = self._seq, self._counting(whole, since, pairs)
+                seq, rows = self._seq, counting(whole, since, pairs)
             else:
                 seq = ds.version()               # read first: a change during the scan is refreshed after
-                sure = _Settled(since, tk.sla_horizon_days(self.settings.tickets))
-                parts = [self._counting(self._prepare(sure.others(chunk), tree), since, pairs)
+                sure = Settled(since, tk.sla_horizon_days(self.settings.tickets))
+                parts = [counting(self._prepare(sure.others(chunk), tree), since, pairs)
                          for chunk in ds.iter_stamped(chunk=LOAD_CHUNK)]
-                parts.append(self._counting(self._prepare(sure.representatives(), tree), since, pairs))
-                rows = _joined(parts, empty=lambda: self._prepare([], tree))
+                parts.append(counting(self._prepare(sure.representatives(), tree), since, pairs))
+                rows = joined(parts, empty=lambda: self._prepare([], tree))
                 del parts
-                _give_back_freed_memory()
+                give_back_freed_memory()
             cut = self._recent = {"day": day, "seq": seq, "rows": rows, "pairs": pairs}
         else:
             cut["rows"] = self._refreshed(cut, tree, since)
         return cut["rows"]
-
-    @staticmethod
-    def _counting(df: pd.DataFrame, since, pairs: set) -> pd.DataFrame:
-        """The rows of `df` that can count since `since`, plus a marker for each (grid,
-        department) pair of the others not in `pairs` yet (added to it)."""
-        can = tk.can_count_since(df, since)
-        if can.all():
-            return df.reset_index(drop=True)
-        settled = df[~can].drop_duplicates(["grid", "department"])
-        new = [pair not in pairs for pair in zip(*_pair_columns(settled))]
-        markers = _markers(settled[new])
-        pairs |= _pairs(markers)
-        return _joined([df[can], markers], empty=lambda: df.iloc[:0])
 
     def _refreshed(self, cut: dict, tree: AreaTree | None, since) -> pd.DataFrame:
         """The cut's rows brought up to the store's version (its "seq" moved along)."""
@@ -301,7 +289,7 @@ class Queries:
         if records:
             new = self._prepare(records, tree)
             keep = rows[~rows["ticket_id"].isin(new["ticket_id"])]
-            rows = _joined([keep, self._counting(new, since, cut["pairs"])], empty=lambda: keep)
+            rows = joined([keep, counting(new, since, cut["pairs"])], empty=lambda: keep)
             del keep, new
             self._trim_now_and_then()        # (the caller drops the previous rows right after)
         cut["seq"] = seq
@@ -490,134 +478,3 @@ class Queries:
 
     def rejects(self, feed: str, limit: int = 50) -> list[dict]:
         return self.store.rejects(feed, limit)
-
-
-class _Settled:
-    """Records that surely cannot count since `since`, told from their text alone (before
-    they are parsed into a frame, the cost of a full read): withdrawn; or closed (or
-    cancelled) before it, due before it, and created so long before it that no deadline of
-    the SLA table reaches it. Dates only, with two days to spare, so any ISO offset is safe.
-    Their groups are kept through one record per (grid code, position, department)."""
-
-    def __init__(self, since, horizon_days: int):
-        t = pd.Timestamp(since).tz_convert("UTC")
-        self.before = (t - pd.Timedelta(days=2)).strftime("%Y-%m-%d")
-        self.created_before = (t - pd.Timedelta(days=2 + horizon_days)).strftime("%Y-%m-%d")
-        self._groups: dict[tuple, dict] = {}
-
-    def _sure(self, r: dict) -> bool:
-        if r.get("withdrawn_at"):
-            return True
-        closed = r.get("closed_at")
-        if closed:
-            if closed[:10] >= self.before:
-                return False
-        elif r.get("status") != "cancelled":
-            return False
-        due = r.get("deadline_at")
-        if due and due[:10] >= self.before:
-            return False
-        created = r.get("created_at")
-        return bool(created) and created[:10] < (self.before if due else self.created_before)
-
-    def others(self, records: list[dict]) -> list[dict]:
-        """The records that may count (to be parsed and cut exactly); the others' groups kept."""
-        out = []
-        for r in records:
-            if not self._sure(r):
-                out.append(r)
-            else:
-                self._groups.setdefault((r.get("grid_code"), r.get("lat"), r.get("lon"), r.get("department")), r)
-        return out
-
-    def representatives(self) -> list[dict]:
-        return list(self._groups.values())
-
-
-def _placed(df: pd.DataFrame, tree: AreaTree | None) -> pd.Series:
-    """Each ticket's effective grid, as a categorical (a view groups by it: codes, not strings)."""
-    return effective_grid(df, tree).astype("category")
-
-
-_MARKER_ID = ""                # a marker row's ticket id (no ticket has an empty id)
-_MARKER_BLANK = ("created_at", "updated_at", "dispatched_at", "first_response_at", "response_due_at",
-                 "closed_at", "deadline_at")
-
-
-def _pair_columns(df: pd.DataFrame) -> tuple[list, list]:
-    """(grid, department) of each row as plain values (None for missing)."""
-    return tuple(df[c].astype(object).where(df[c].notna(), None).tolist() for c in ("grid", "department"))
-
-
-def _pairs(df: pd.DataFrame) -> set:
-    return set(zip(*_pair_columns(df)))
-
-
-def _is_marker(df: pd.DataFrame):
-    return (df["ticket_id"] == _MARKER_ID).to_numpy()
-
-
-def _markers(rows: pd.DataFrame) -> pd.DataFrame:
-    """Rows standing for their (grid, department) only: no id, no times (so in no population,
-    whatever the window or `now`), no personal data. A table over the cut lists the groups
-    of settled tickets through them, as it would over every ticket."""
-    m = rows.copy()
-    m["ticket_id"] = _MARKER_ID
-    for c in _MARKER_BLANK:
-        if c in m:
-            m[c] = pd.Series(pd.NaT, index=m.index, dtype=m[c].dtype)
-    for c in ("caller_name", "caller_phone", "repeat_of"):
-        if c in m:
-            m[c] = None
-    for c in ("deadline_fallback", "deadline_from_sla", "is_repeat", "withdrawn"):
-        if c in m:
-            m[c] = False
-    # no status either: a marker is never cancelled, so every later cut keeps it
-    # (`can_count_since`), whatever the ticket it was made from
-    m["status"] = m["status"].where(np.zeros(len(m), dtype=bool))
-    return m
-
-
-def _joined(parts: list[pd.DataFrame], empty) -> pd.DataFrame:
-    """The non-empty `parts` as one frame with a fresh index (`empty()` when all are empty)."""
-    parts = [p for p in parts if len(p)]
-    if not parts:
-        return empty().reset_index(drop=True)
-    return concat_keeping_categories(parts) if len(parts) > 1 else parts[0].reset_index(drop=True)
-
-
-def concat_keeping_categories(parts: list[pd.DataFrame]) -> pd.DataFrame:
-    """`pd.concat` of prepared ticket frames whose categorical columns stay categorical
-    (plain concat turns a categorical into strings when the parts' categories differ: about
-    60 bytes more per ticket and column, and slower comparisons)."""
-    cats = [c for c in parts[0].columns if isinstance(parts[0][c].dtype, pd.CategoricalDtype)]
-    if cats:
-        parts = [p.copy(deep=False) for p in parts]
-        for c in cats:
-            # the values, not union_categoricals: a part with no value in a column has empty
-            # categories of another dtype, which it refuses
-            values: list = []
-            for p in parts:
-                col = p[c]
-                values += (col.cat.categories if isinstance(col.dtype, pd.CategoricalDtype)
-                           else pd.Index(col.dropna().unique())).tolist()
-            union = pd.Index(list(dict.fromkeys(values)), dtype=object)
-            for p in parts:
-                p[c] = p[c].cat.set_categories(union) if isinstance(p[c].dtype, pd.CategoricalDtype) \
-                    else pd.Categorical(p[c].astype(object), categories=union)
-    return pd.concat(parts, ignore_index=True)
-
-
-def _give_back_freed_memory(collect: bool = True) -> None:
-    """Return freed memory to the system (glibc's malloc_trim, every arena; a no-op
-    elsewhere): after a full load the parsed records are gone, their pages need not stay."""
-    try:
-        import ctypes
-        import gc
-
-        if collect:
-            gc.collect()
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except (OSError, AttributeError):
-        pass
-
