@@ -223,7 +223,8 @@ def tickets_frame(records: list[dict]) -> pd.DataFrame:
         df[name] = pd.to_datetime(df[name], utc=True, format="ISO8601")
     df["lat"] = pd.to_numeric(df["lat"], errors="coerce").astype("float64")
     df["lon"] = pd.to_numeric(df["lon"], errors="coerce").astype("float64")
-    df["rating_excluded"] = df["rating_excluded"].fillna(False).astype(bool)
+    excluded = df["rating_excluded"].astype(object)       # (all empty: float NaN, which fillna(False) warns on)
+    df["rating_excluded"] = excluded.where(excluded.notna(), False).astype(bool)
     df["return_count"] = pd.to_numeric(df["return_count"], errors="coerce").fillna(0).astype("int64")
     for name in TEXT_FIELDS:
         df[name] = df[name].astype(object).where(df[name].notna(), None)
