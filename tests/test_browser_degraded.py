@@ -69,8 +69,9 @@ def _wait(cond, timeout_s: float, step: float = 0.2):
 
 
 def unavailable_text(dash_duo) -> str:
-    found = dash_duo.driver.find_elements("css selector", ".page-unavailable h2")
-    return found[0].text if found else ""
+    # read in one script (an element found first can be redrawn before its text is read)
+    return dash_duo.driver.execute_script(
+        "const h = document.querySelector('.page-unavailable h2'); return h ? h.innerText : '';")
 
 
 def banner(dash_duo) -> tuple[bool, str]:

@@ -108,8 +108,9 @@ class Queries:
         """Every ticket, prepared, with its effective `grid`; unmasked (internal use)."""
         import time
         with self._lock:
-            self._frame_used = time.monotonic()
-            return self._refresh_all()
+            frame = self._refresh_all()
+            self._frame_used = time.monotonic()    # (after the load: a long load is not idle time)
+            return frame
 
     def _refresh_all(self) -> pd.DataFrame:
         with self._lock:
