@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import threading
+import time
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -23,7 +24,7 @@ import pandas as pd
 
 from dashboard.queries.access import Viewer
 from dashboard.queries.access import scope_mask as access_scope_mask
-from dashboard.queries.ticket_frames import (Settled, concat_keeping_categories, counting,  # noqa: F401
+from dashboard.queries.ticket_frames import (Settled, concat_keeping_categories, counting,
                                              give_back_freed_memory, is_marker, joined, pairs_of, placed)
 from dashboard.store import Store
 from feeds.records import tickets_frame
@@ -106,7 +107,6 @@ class Queries:
     # -- tickets ----------------------------------------------------------------------
     def all_tickets(self) -> pd.DataFrame:
         """Every ticket, prepared, with its effective `grid`; unmasked (internal use)."""
-        import time
         with self._lock:
             frame = self._refresh_all()
             self._frame_used = time.monotonic()    # (after the load: a long load is not idle time)
@@ -134,7 +134,6 @@ class Queries:
         the pages (a frame is hundreds of MB): give them back at most every TRIM_EVERY_S, so a
         busy feed does not pay a trim per poll (each trim returns what the refreshes before
         it freed)."""
-        import time
         now = time.monotonic()
         if now - self._trimmed >= TRIM_EVERY_S:
             self._trimmed = now
@@ -170,7 +169,6 @@ class Queries:
         it), the whole frame only while something that needs it (a window older than the
         cut, the health page's placement) asked for it in the last FRAME_IDLE_S; after that
         it is let go, so such a request does not leave every ticket in the worker for good."""
-        import time
         with self._lock:
             self._recent_cut(now.astimezone(ZoneInfo(self.tz)).date())
             if self._frame is not None:
@@ -334,7 +332,6 @@ class Queries:
 
     def audit_unmasked(self, ids: list[str], viewer: Viewer, view: str) -> None:
         """Audit that `viewer` saw the personal data of tickets `ids` unmasked."""
-        import time
 
         from dashboard.queries import audit
         key = (viewer.user, view, hashlib.sha1("\n".join(ids).encode()).hexdigest())
@@ -372,7 +369,6 @@ class Queries:
         lock = key + ":computing"
         mine = bool(self.cache.add(lock, 1, timeout=MEMO_WAIT_S))
         if not mine:
-            import time
             deadline = time.monotonic() + MEMO_WAIT_S
             while time.monotonic() < deadline:
                 time.sleep(0.02)

@@ -427,39 +427,39 @@ class Store:
     def put_health(self, feed: str, health: dict) -> None:
         with self.r.pipeline(transaction=False) as p:
             p.sadd(f"{self.ns}:feeds", feed)
-            p.set(f"{self.ns}:feed:{feed}:health", orjson.dumps(health))
+            p.set(self.k_feed(feed, "health"), orjson.dumps(health))
             p.execute()
 
     def feed_health(self, feed: str) -> dict:
-        raw = self.r.get(f"{self.ns}:feed:{feed}:health")
+        raw = self.r.get(self.k_feed(feed, "health"))
         return orjson.loads(raw) if raw else {}
 
     def health(self) -> dict[str, dict]:
         names = sorted(n.decode() for n in self.r.smembers(f"{self.ns}:feeds"))
         with self.r.pipeline(transaction=False) as p:   # GETs, not MGET: the keys span cluster slots
             for n in names:
-                p.get(f"{self.ns}:feed:{n}:health")
+                p.get(self.k_feed(n, "health"))
             vals = p.execute() if names else []
         return {n: orjson.loads(v) for n, v in zip(names, vals) if v}
 
     def add_rejects(self, feed: str, rejects: list[dict], keep: int) -> None:
         if not rejects:
             return
-        key = f"{self.ns}:feed:{feed}:rejects"
+        key = self.k_feed(feed, "rejects")
         with self.r.pipeline(transaction=True) as p:
             p.lpush(key, *[orjson.dumps(x) for x in rejects])
             p.ltrim(key, 0, keep - 1)
             p.execute()
 
     def rejects(self, feed: str, limit: int = 100) -> list[dict]:
-        return [orjson.loads(b) for b in self.r.lrange(f"{self.ns}:feed:{feed}:rejects", 0, limit - 1)]
+        return [orjson.loads(b) for b in self.r.lrange(self.k_feed(feed, "rejects"), 0, limit - 1)]
 
     def feed_state(self, feed: str) -> dict:
-        raw = self.r.get(f"{self.ns}:feed:{feed}:state")
+        raw = self.r.get(self.k_feed(feed, "state"))
         return orjson.loads(raw) if raw else {}
 
     def put_feed_state(self, feed: str, state: dict) -> None:
-        self.r.set(f"{self.ns}:feed:{feed}:state", orjson.dumps(state))
+        self.r.set(self.k_feed(feed, "state"), orjson.dumps(state))
 
     # -- coordination and audit ------------------------------------------------------
     def lease(self, name: str, owner: str, ttl_s: float) -> Lease:
