@@ -60,6 +60,15 @@ def _midnight(d: date, tz: str) -> pd.Timestamp:
     return pd.Timestamp(d).tz_localize(tz, nonexistent="shift_forward", ambiguous=False)
 
 
+def local_day(now, tz: str = "Asia/Shanghai") -> tuple[pd.Timestamp, pd.Timestamp]:
+    """[start, end) of the local day of `now`: its midnight and the next one."""
+    ts = pd.Timestamp(now)
+    if ts.tzinfo is None:
+        raise ValueError(f"now: expected a timezone-aware instant, got {now!r}")
+    today = ts.tz_convert(tz).date()
+    return _midnight(today, tz), _midnight(today + timedelta(days=1), tz)
+
+
 def window(preset: str, now, tz: str = "Asia/Shanghai") -> tuple[pd.Timestamp, pd.Timestamp]:
     """(start, end) of a preset window ending at `now`, days cut in local time.
 

@@ -14,6 +14,8 @@ A rate whose denominator is 0 is None (NaN inside frames), shown "—".
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 
@@ -22,14 +24,14 @@ from metrics.deadlines import (DEFAULT_TZ, FALLBACK_NOTICE, _ts_ns, fallback_yea
 from metrics.ticket_groups import group_codes, roll_up, table_records
 from metrics.ticket_ranking import rank_units
 from metrics.ticket_rules import ScoreWeights, SlaOverride, SlaRule, SlaTable, TicketRules
-from metrics.ticket_windows import RATE_FORMULAS, WINDOW_PRESETS, daily_counts, window  # noqa: F401
+from metrics.ticket_windows import RATE_FORMULAS, WINDOW_PRESETS, daily_counts, local_day, window  # noqa: F401
 
 __all__ = [
     "COUNT_IDS", "RATE_IDS", "HANDLING_IDS", "METRIC_IDS", "RATES", "RATE_FORMULAS", "WINDOW_PRESETS",
     "TicketRules", "SlaRule", "SlaOverride", "SlaTable", "ScoreWeights",
     "prepare", "populations", "kpi_table", "kpi_table_and_total", "kpis", "members", "open_mask", "step_light",
     "daily_counts", "window", "roll_up", "table_records", "overdue_by", "fallback_years",
-    "FALLBACK_NOTICE", "rank_units",
+    "FALLBACK_NOTICE", "rank_units", "Backlog", "backlog_split", "with_backlog", "local_day",
 ]
 
 _NAT = np.iinfo(np.int64).min
@@ -329,3 +331,59 @@ def open_mask(df: pd.DataFrame, now) -> pd.Series:
     ok = (created != _NAT) & (created <= t) & ~_is(df, "status", ("cancelled",)) \
         & ((closed_at == _NAT) | (closed_at > t)) & ~_withdrawn(df)
     return pd.Series(ok, index=df.index, name="open")
+
+
+# -- the open backlog of a day --------------------------------------------------------------
+# On the wall, today's numbers are recomputed every few seconds, and most of the tickets
+# that can count today are old open ones (a city's backlog: a few per cent of a year). For
+# such a ticket nothing but the clock changes its populations during the day, and the clock
+# only moves it into "due soon", so the day's numbers are those of the other rows plus a few
+# counts kept from the backlog.
+
+@dataclass(frozen=True)
+class Backlog:
+    """The backlog of one local day [day_start, day_end): tickets created before the day,
+    never closed, not cancelled, not withdrawn, not due during the day. At every `now` of
+    the day each is open(now), in no other population of any window starting that day,
+    overdue exactly when due before the day, and due soon when due within the warning time."""
+    n: int
+    n_overdue: int              # due before day_start
+    later: np.ndarray           # deadlines at or after day_end (UTC ns), sorted
+    day_start: int
+    day_end: int
+
+    def due_soon(self, now, warn_hours: float) -> int:
+        t = _ts_ns(now)
+        if not self.day_start <= t < self.day_end:
+            raise ValueError(f"now: expected an instant of the backlog's day, got {now}")
+        hi = t + int(warn_hours * _HOUR_NS)
+        return int(np.searchsorted(self.later, hi, side="left") - np.searchsorted(self.later, t, side="left"))
+
+
+def backlog_split(df: pd.DataFrame, day_start, day_end) -> tuple[np.ndarray, Backlog]:
+    """Rows of `df` in the backlog of the day [day_start, day_end) (see `Backlog`), and the
+    backlog's counts. For any window starting at or after day_start and any `now` before
+    day_end, `with_backlog(kpis(df[~rows], …), backlog, …)` equals `kpis(df, …)`."""
+    t0, t1 = _ts_ns(day_start), _ts_ns(day_end)
+    if not t0 < t1:
+        raise ValueError(f"day: expected day_start < day_end, got {day_start}, {day_end}")
+    c = _columns(df, base_only=True)
+    created, deadline = c["created"], c["deadline"]
+    rows = ((created != _NAT) & (created < t0) & (c["closed_at"] == _NAT) & ~c["cancelled"] & ~c["withdrawn"]
+            & ~((deadline >= t0) & (deadline < t1)))       # (NaT, the smallest int64, is before t0)
+    d = deadline[rows]
+    overdue = (d != _NAT) & (d < t0)
+    return rows, Backlog(n=int(rows.sum()), n_overdue=int(overdue.sum()), later=np.sort(d[d >= t1]),
+                         day_start=t0, day_end=t1)
+
+
+def with_backlog(numbers: dict, backlog: Backlog, now, rules: TicketRules | None = None) -> dict:
+    """`kpis` of the rows outside the backlog (a window of the backlog's day, at `now`)
+    with the backlog added: it is in open, overdue and due soon only, which are in no rate
+    and no score."""
+    rules = rules or TicketRules()
+    out = dict(numbers)
+    out["open"] += backlog.n
+    out["overdue"] += backlog.n_overdue
+    out["due_soon"] += backlog.due_soon(now, rules.warn_hours)
+    return out

@@ -117,6 +117,23 @@ def random_history(rnd, n: int) -> list[dict]:
     return out
 
 
+def straight(q: Queries, viewer, now, level: str = "street") -> tuple[dict, dict]:
+    """The wall's numbers and open tickets per node straight from `metrics.tickets` on every
+    ticket `q` holds (no cut, no backlog split): the reference."""
+    df = q.tickets(viewer)
+    start, end = tk.window("today", now, q.tz)
+    numbers = dict(tk.kpis(df, now, start, end, q.settings.tickets), total=len(df))
+    open_ = df[tk.open_mask(df, now).to_numpy()]
+    nodes = q.tree().ancestor_at(open_["grid"], level).astype(object).to_numpy()
+    per: dict[str, dict] = {}
+    for node, overdue in zip(nodes, (open_["deadline_at"] < now).to_numpy(dtype=bool, na_value=False)):
+        if isinstance(node, str):
+            e = per.setdefault(node, {"open": 0, "overdue": 0})
+            e["open"] += 1
+            e["overdue"] += int(overdue)
+    return numbers, dict(sorted(per.items()))
+
+
 def same_numbers(a: dict, b: dict) -> bool:
     """Every metric equal; "total" only says whether there is any ticket at all."""
     return {k: v for k, v in a.items() if k != "total"} == {k: v for k, v in b.items() if k != "total"} \
@@ -147,6 +164,8 @@ def test_qf003_the_wall_on_its_recent_cut_equals_the_wall_on_every_ticket(seed, 
         assert q.trend(v, now) == whole.trend(v, now), now
         assert q.open_by_area(v, now, "street") == whole.open_by_area(v, now, "street"), now
         assert q.open_by_area(v, now, "street")
+        numbers, per_street = straight(whole, v, now)
+        assert same_numbers(q.wall_numbers(v, now), numbers) and q.open_by_area(v, now, "street") == per_street
     # a scoped viewer: the same cut, then the viewer's scope
     street = Viewer(areas=("S1",))
     assert same_numbers(q.wall_numbers(street, now), whole.wall_numbers(street, now))
@@ -179,6 +198,9 @@ def test_qf004_the_walls_cut_is_kept_apart_and_refreshed_by_changes(seed, embedd
             assert same_numbers(q.wall_numbers(viewer, now), whole.wall_numbers(viewer, now)), now
             assert q.trend(viewer, now) == whole.trend(viewer, now), now
             assert q.open_by_area(viewer, now, "street") == whole.open_by_area(viewer, now, "street"), now
+            numbers, per_street = straight(whole, viewer, now)
+            assert same_numbers(q.wall_numbers(viewer, now), numbers), now
+            assert q.open_by_area(viewer, now, "street") == per_street, now
 
     now = T0 + timedelta(hours=1)
     same(now)

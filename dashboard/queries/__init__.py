@@ -38,6 +38,7 @@ RECENT_DAYS = 32             # the wall's horizon: its 30-day trend, and a day t
 LATE_DAYS = 2                # a cut of day D answers requests of days D − 2 … D (their windows start after D − 32)
 TRIM_EVERY_S = 15.0          # a refresh gives freed memory back at most this often
 FRAME_IDLE_S = 600.0         # the whole frame is let go when nothing asked for it this long
+MAX_SPLITS = 32              # viewers' scopes whose split of today's part is kept
 MEMO_WAIT_S = 30             # how long a view's computation in another process is waited for
 
 log = logging.getLogger(__name__)
@@ -56,6 +57,7 @@ class Queries:
         self._trimmed = 0.0                    # monotonic time of the last malloc_trim
         self._recent: dict | None = None       # the wall's cut: {"day", "seq" (its version), "rows"}
         self._today: tuple | None = None       # ((cut version, tree version, day), today's part of it)
+        self._splits: dict[tuple, dict] = {}   # viewer's scope → today's part split (`_today_split`)
         self._other: dict[str, tuple[int, pd.DataFrame | None]] = {}
         # The feeds this console is configured with (set by the runtime); None = every feed
         # the store has heard of. A feed renamed or removed from the settings keeps its old
@@ -385,16 +387,42 @@ class Queries:
                 self.cache.delete(lock)
         return value
 
+    def _today_split(self, viewer: Viewer, now: datetime) -> dict:
+        """`today_tickets` of this viewer split in two (`metrics.tickets.backlog_split`): the
+        rows today's events can change ("active") and the day's open backlog, which only the
+        clock changes (kept as counts, and per area node of a level on demand: "by_level").
+        Made once per change of today's part and scope: a tick then computes on the active
+        rows (today's tickets: a few per cent of the backlog in a big city) and adds counts."""
+        scope = (tuple(viewer.areas), tuple(viewer.departments))
+        with self._lock:
+            rows = self.today_tickets(viewer, now)
+            key = self._today[0] if self._today is not None else None    # (None: not kept)
+            entry = self._splits.get(scope)
+            if key is not None and entry is not None and entry["key"] == key:
+                return entry
+            if any(e["key"] != key for e in self._splits.values()) or len(self._splits) >= MAX_SPLITS:
+                self._splits.clear()
+            start, end = tk.local_day(now, self.tz)
+            in_backlog, backlog = tk.backlog_split(rows, start, end)
+            deadline = rows["deadline_at"][in_backlog]
+            entry = {"key": key, "active": rows[~in_backlog].reset_index(drop=True), "backlog": backlog,
+                     "grid": rows["grid"][in_backlog].reset_index(drop=True),
+                     "overdue": (deadline < start).to_numpy(dtype=bool, na_value=False), "by_level": {}}
+            if key is not None:
+                self._splits[scope] = entry
+            return entry
+
     def wall_numbers(self, viewer: Viewer, now: datetime) -> dict:
         """Today's numbers for the wall (today cut at local midnight of `now`)."""
         start, end = tk.window("today", now, self.tz)
         bucket = int(now.timestamp() // 5)
+        rules = self.settings.tickets
 
         def compute():
-            df = self.today_tickets(viewer, now)
-            out = tk.kpis(df, now, start, end, self.settings.tickets)
+            part = self._today_split(viewer, now)
+            out = tk.with_backlog(tk.kpis(part["active"], now, start, end, rules), part["backlog"], now, rules)
             # any ticket at all (the wall says "no data" otherwise)
-            out["total"] = int(len(df)) or self.store.tickets.count()
+            out["total"] = int(len(part["active"]) + part["backlog"].n) or self.store.tickets.count()
             return out
         return self.memo("wall", viewer, (bucket, str(start)), compute)
 
@@ -411,18 +439,32 @@ class Queries:
         return self.memo("trend", viewer, (day, int(now.timestamp() // 60), days), compute)
 
     def open_by_area(self, viewer: Viewer, now: datetime, level: str) -> dict[str, dict]:
-        """Open and overdue tickets per node of `level` (for the wall map)."""
+        """Open and overdue tickets per node of `level` (for the wall map): today's active
+        rows counted at `now`, plus the day's backlog per node (counted once per change)."""
         tree = self.tree()
         if tree is None or level not in tree.levels:
             return {}
 
+        def per_node(grid: pd.Series, overdue) -> dict[str, list[int]]:
+            keys = tree.ancestor_at(grid, level).astype(object)
+            g = pd.DataFrame({"k": keys.to_numpy(), "open": 1, "overdue": overdue}).groupby("k").sum()
+            return {str(k): [int(r.open), int(r.overdue)] for k, r in g.iterrows()}
+
         def compute():
-            df = self.today_tickets(viewer, now)
+            part = self._today_split(viewer, now)
+            with self._lock:
+                fixed = part["by_level"].get(level)
+                if fixed is None:
+                    fixed = part["by_level"][level] = per_node(part["grid"], part["overdue"]) if len(part["grid"]) else {}
+            df = part["active"]
             df = df[tk.open_mask(df, now).to_numpy()]           # the open ones only: placed, then counted
             overdue = (df["deadline_at"] < now).to_numpy(dtype=bool, na_value=False)
-            keys = tree.ancestor_at(df["grid"], level).astype(object)
-            g = pd.DataFrame({"k": keys.to_numpy(), "open": 1, "overdue": overdue}).groupby("k").sum()
-            return {str(k): {"open": int(r.open), "overdue": int(r.overdue)} for k, r in g.iterrows()}
+            now_counts = per_node(df["grid"], overdue) if len(df) else {}
+            out = {}
+            for k in sorted(set(fixed) | set(now_counts)):
+                a, b = fixed.get(k, (0, 0)), now_counts.get(k, (0, 0))
+                out[k] = {"open": a[0] + b[0], "overdue": a[1] + b[1]}
+            return out
         return self.memo("open_by_area", viewer, (level, int(now.timestamp() // 5)), compute)
 
     # -- other datasets (sensors, alarms, enterprises, responders, readings) ------------
