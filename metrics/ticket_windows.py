@@ -60,12 +60,16 @@ def _midnight(d: date, tz: str) -> pd.Timestamp:
     return pd.Timestamp(d).tz_localize(tz, nonexistent="shift_forward", ambiguous=False)
 
 
-def local_day(now, tz: str = "Asia/Shanghai") -> tuple[pd.Timestamp, pd.Timestamp]:
-    """[start, end) of the local day of `now`: its midnight and the next one."""
+def _local_date(now, tz: str) -> tuple[pd.Timestamp, date]:
     ts = pd.Timestamp(now)
     if ts.tzinfo is None:
         raise ValueError(f"now: expected a timezone-aware instant, got {now!r}")
-    today = ts.tz_convert(tz).date()
+    return ts, ts.tz_convert(tz).date()
+
+
+def local_day(now, tz: str = "Asia/Shanghai") -> tuple[pd.Timestamp, pd.Timestamp]:
+    """[start, end) of the local day of `now`: its midnight and the next one."""
+    today = _local_date(now, tz)[1]
     return _midnight(today, tz), _midnight(today + timedelta(days=1), tz)
 
 
@@ -75,10 +79,7 @@ def window(preset: str, now, tz: str = "Asia/Shanghai") -> tuple[pd.Timestamp, p
     today: from local midnight; this_week: from Monday's local midnight; this_month: from
     the 1st; last_30_days: today and the 29 local days before it.
     """
-    ts = pd.Timestamp(now)
-    if ts.tzinfo is None:
-        raise ValueError(f"now: expected a timezone-aware instant, got {now!r}")
-    today = ts.tz_convert(tz).date()
+    ts, today = _local_date(now, tz)
     if preset == "today":
         first = today
     elif preset == "this_week":

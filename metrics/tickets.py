@@ -346,11 +346,18 @@ class Backlog:
     never closed, not cancelled, not withdrawn, not due during the day. At every `now` of
     the day each is open(now), in no other population of any window starting that day,
     overdue exactly when due before the day, and due soon when due within the warning time."""
-    n: int
-    n_overdue: int              # due before day_start
+    overdue: np.ndarray         # per backlog row (in row order): due before day_start
     later: np.ndarray           # deadlines at or after day_end (UTC ns), sorted
     day_start: int
     day_end: int
+
+    @property
+    def n(self) -> int:
+        return len(self.overdue)
+
+    @property
+    def n_overdue(self) -> int:
+        return int(self.overdue.sum())
 
     def due_soon(self, now, warn_hours: float) -> int:
         t = _ts_ns(now)
@@ -373,8 +380,7 @@ def backlog_split(df: pd.DataFrame, day_start, day_end) -> tuple[np.ndarray, Bac
             & ~((deadline >= t0) & (deadline < t1)))       # (NaT, the smallest int64, is before t0)
     d = deadline[rows]
     overdue = (d != _NAT) & (d < t0)
-    return rows, Backlog(n=int(rows.sum()), n_overdue=int(overdue.sum()), later=np.sort(d[d >= t1]),
-                         day_start=t0, day_end=t1)
+    return rows, Backlog(overdue=overdue, later=np.sort(d[d >= t1]), day_start=t0, day_end=t1)
 
 
 def with_backlog(numbers: dict, backlog: Backlog, now, rules: TicketRules | None = None) -> dict:

@@ -206,6 +206,11 @@ class Queries:
         (today's, and every open one): what the wall's numbers and its open tickets per area
         read on every tick (its trend reads the recent cut, once a minute). Derived from the
         recent cut once per change and local day."""
+        return self._scoped(self._today_part(now)[1], viewer)
+
+    def _today_part(self, now: datetime) -> tuple[tuple, pd.DataFrame]:
+        """(key, rows) of today's part for every viewer; the key (cut version, tree version,
+        day) changes with the rows."""
         day = now.astimezone(ZoneInfo(self.tz)).date()
         with self._lock:
             recent = self._recent_cut(day)
@@ -215,8 +220,7 @@ class Queries:
                 since = pd.Timestamp(day, tz=self.tz)
                 keep = tk.can_count_since(recent, since) & ~is_marker(recent)
                 self._today = (key, recent[keep].reset_index(drop=True))
-            rows = self._today[1]
-        return self._scoped(rows, viewer)
+            return self._today
 
     def window_tickets(self, viewer: Viewer, now: datetime, start, area: str | None = None) -> pd.DataFrame:
         """The tickets a view of a window starting at `start` (ending by `now`) reads, in the
@@ -395,21 +399,17 @@ class Queries:
         rows (today's tickets: a few per cent of the backlog in a big city) and adds counts."""
         scope = (tuple(viewer.areas), tuple(viewer.departments))
         with self._lock:
-            rows = self.today_tickets(viewer, now)
-            key = self._today[0] if self._today is not None else None    # (None: not kept)
+            key = self._today_part(now)[0]
             entry = self._splits.get(scope)
-            if key is not None and entry is not None and entry["key"] == key:
-                return entry
+            if entry is not None and entry["key"] == key:
+                return entry                   # (before scoping: a scope mask costs ms per tick)
             if any(e["key"] != key for e in self._splits.values()) or len(self._splits) >= MAX_SPLITS:
                 self._splits.clear()
-            start, end = tk.local_day(now, self.tz)
-            in_backlog, backlog = tk.backlog_split(rows, start, end)
-            deadline = rows["deadline_at"][in_backlog]
-            entry = {"key": key, "active": rows[~in_backlog].reset_index(drop=True), "backlog": backlog,
-                     "grid": rows["grid"][in_backlog].reset_index(drop=True),
-                     "overdue": (deadline < start).to_numpy(dtype=bool, na_value=False), "by_level": {}}
-            if key is not None:
-                self._splits[scope] = entry
+            rows = self.today_tickets(viewer, now)
+            in_backlog, backlog = tk.backlog_split(rows, *tk.local_day(now, self.tz))
+            entry = self._splits[scope] = {
+                "key": key, "active": rows[~in_backlog].reset_index(drop=True), "backlog": backlog,
+                "grid": rows["grid"][in_backlog].reset_index(drop=True), "by_level": {}}
             return entry
 
     def wall_numbers(self, viewer: Viewer, now: datetime) -> dict:
@@ -455,7 +455,7 @@ class Queries:
             with self._lock:
                 fixed = part["by_level"].get(level)
                 if fixed is None:
-                    fixed = part["by_level"][level] = per_node(part["grid"], part["overdue"]) if len(part["grid"]) else {}
+                    fixed = part["by_level"][level] = per_node(part["grid"], part["backlog"].overdue) if len(part["grid"]) else {}
             df = part["active"]
             df = df[tk.open_mask(df, now).to_numpy()]           # the open ones only: placed, then counted
             overdue = (df["deadline_at"] < now).to_numpy(dtype=bool, na_value=False)
